@@ -1,0 +1,209 @@
+"""Model adapters: the one place that knows how a model family wants video, audio and text.
+
+The same adapter serves evaluation (the ``avem_av`` lmms-eval model) and training (the
+AVEm-DPO collator and trainer). Adapters are registered by plugins through the
+``avem_register_model_adapters`` hook, exactly like third-party ones, and chosen
+automatically from a model's config (``config.model_type``) or by name.
+
+This module imports no heavy library at import time; adapter methods import torch and
+transformers lazily.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: The media modalities an adapter may feed to a model.
+MEDIA_MODALITIES: tuple[str, ...] = ("video", "audio")
+
+#: ``modalities=`` values accepted by the lmms-eval model and the trainer.
+MODALITY_SETS: dict[str, frozenset[str]] = {
+    "text": frozenset(),
+    "audio": frozenset({"audio"}),
+    "video": frozenset({"video"}),
+    "av": frozenset({"video", "audio"}),
+}
+
+
+class AdapterError(ValueError):
+    """An adapter could not be found, registered or used; the message says what to do."""
+
+
+def parse_modalities(value: str | Sequence[str] | frozenset[str]) -> frozenset[str]:
+    """Turn ``"av"``, ``"text"``, ``"audio,video"`` or a set into a frozenset of modalities."""
+    if isinstance(value, frozenset):
+        mods = value
+    elif isinstance(value, str):
+        if value in MODALITY_SETS:
+            return MODALITY_SETS[value]
+        mods = frozenset(v.strip() for v in value.split(",") if v.strip())
+    else:
+        mods = frozenset(value)
+    unknown = mods - set(MEDIA_MODALITIES)
+    if unknown:
+        raise AdapterError(
+            f"unknown modalities {sorted(unknown)}: use one of {sorted(MODALITY_SETS)} "
+            f"or a comma-separated subset of {list(MEDIA_MODALITIES)}"
+        )
+    return mods
+
+
+@dataclass(frozen=True)
+class Media:
+    """Decoded media of one example, as produced by :mod:`avem_plugins.media`.
+
+    ``frames`` is ``(T, H, W, 3)`` uint8; ``audio`` is mono float32 at ``sample_rate``.
+    ``audio_in_video`` says the audio is the video's own track (some families, such as
+    Qwen-Omni, interleave such audio with the video tokens). ``key`` identifies the media
+    (e.g. the resolved path) so shared media can be encoded once.
+    """
+
+    frames: np.ndarray | None = None
+    audio: np.ndarray | None = None
+    sample_rate: int = 16000
+    audio_in_video: bool = False
+    key: str | None = None
+
+
+@dataclass
+class Example:
+    """One prompt with its media, and the response for training rows."""
+
+    prompt: str
+    media: Media = field(default_factory=Media)
+    response: str | None = None
+
+
+@dataclass
+class Loaded:
+    """What :meth:`ModelAdapter.load` returns."""
+
+    model: Any
+    processor: Any
+    adapter: ModelAdapter
+
+
+class ModelAdapter(ABC):
+    """Base class for a model family's adapter.
+
+    Subclasses set ``name`` (unique, used in ``adapter=NAME``), ``model_types`` (the
+    ``config.model_type`` values auto-detected as this family) and ``modalities`` (the media
+    this family can take). A family without one of the media modalities must still accept
+    requests for it: the caller is warned once and the setting is recorded in the results
+    (see :meth:`effective_modalities`), never silently dropped.
+    """
+
+    name: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]] = ()
+    modalities: ClassVar[frozenset[str]] = frozenset(MEDIA_MODALITIES)
+
+    @classmethod
+    def matches(cls, config: Any) -> bool:
+        """Whether this adapter serves a model with this ``transformers`` config."""
+        return getattr(config, "model_type", None) in cls.model_types
+
+    def effective_modalities(self, requested: frozenset[str]) -> frozenset[str]:
+        """The requested modalities this family can actually take."""
+        return requested & self.modalities
+
+    @abstractmethod
+    def load(
+        self,
+        pretrained: str,
+        *,
+        dtype: str = "auto",
+        device: str = "cpu",
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> Loaded:
+        """Load model and processor from a local path or hub id.
+
+        ``trust_remote_code`` stays off unless the user turns it on.
+        """
+
+    @abstractmethod
+    def generation_inputs(
+        self, processor: Any, examples: Sequence[Example], *, modalities: frozenset[str]
+    ) -> Any:
+        """Batch model inputs (left-padded) for generating answers to ``examples``.
+
+        Only the media in ``modalities`` reach the model; ``frozenset()`` is text only.
+        """
+
+    @abstractmethod
+    def training_rows(
+        self,
+        processor: Any,
+        examples: Sequence[Example],
+        *,
+        modalities: frozenset[str],
+        max_length: int | None = None,
+    ) -> dict[str, Any]:
+        """Batch training rows (right-padded) of prompt + ``example.response``.
+
+        Returns ``input_ids``, ``attention_mask``, ``completion_mask`` (1 on response tokens)
+        and the family's media tensors. Media tokens are never truncated: text is, or an
+        :class:`AdapterError` names the example.
+        """
+
+    def text_only_prompt(self, prompt: str) -> str:
+        """The prompt with every media marker removed (for the text-prior probe/term)."""
+        from avem_plugins.text import strip_media_markers
+
+        return strip_media_markers(prompt)
+
+    def decode(self, processor: Any, token_ids: Any) -> list[str]:
+        """Decode generated token ids (prompt already removed) to strings."""
+        return processor.batch_decode(token_ids, skip_special_tokens=True)
+
+
+def available_adapters() -> dict[str, type[ModelAdapter]]:
+    """Every adapter registered by a loaded plugin, by name."""
+    from avem_plugins.plugins import load_plugins
+
+    found: dict[str, type[ModelAdapter]] = {}
+
+    def register(cls: type[ModelAdapter]) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+            raise AdapterError(f"{cls!r} is not a ModelAdapter subclass")
+        name = getattr(cls, "name", None)
+        if not name:
+            raise AdapterError(f"adapter {cls.__qualname__} has no `name`")
+        if name in found and found[name] is not cls:
+            raise AdapterError(
+                f"two plugins register an adapter named {name!r}: "
+                f"{found[name].__module__} and {cls.__module__}; "
+                "block one with AVEM_BLOCK_PLUGINS=..."
+            )
+        found[name] = cls
+
+    load_plugins().hook.avem_register_model_adapters(register=register)
+    return found
+
+
+def get_adapter(name: str = "auto", config: Any = None) -> ModelAdapter:
+    """An adapter by name, or the one whose ``matches(config)`` is true for ``auto``."""
+    adapters = available_adapters()
+    if name != "auto":
+        if name not in adapters:
+            raise AdapterError(
+                f"no model adapter named {name!r}; installed: {sorted(adapters)} "
+                "(see `avem plugins`)"
+            )
+        return adapters[name]()
+    if config is None:
+        raise AdapterError("adapter=auto needs the model config; pass adapter=NAME instead")
+    hits = [cls for cls in adapters.values() if cls.matches(config)]
+    if not hits:
+        raise AdapterError(
+            f"no adapter matches model_type={getattr(config, 'model_type', None)!r}; "
+            f"installed: {sorted(adapters)}. Pass adapter=NAME (e.g. adapter=hf_generic) "
+            "or install a plugin for this family"
+        )
+    return hits[0]()

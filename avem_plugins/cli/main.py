@@ -1,0 +1,33 @@
+"""The ``avem`` command line. Commands only parse arguments and call the library.
+
+Each command group lives in its own module (``avem_plugins/cli/<group>.py``) exposing a
+``register(app)`` function; modules must stay cheap to import (``avem --help`` imports none
+of torch, transformers, trl or lmms_eval).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+#: Command modules, in ``--help`` order. Each has ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "avem_plugins.cli.core",
+)
+
+app = typer.Typer(
+    name="avem",
+    help="AVEm-DPO training and EmoReAlM evaluation, as lmms-eval and TRL plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
