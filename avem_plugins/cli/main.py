@@ -14,6 +14,10 @@ import typer
 #: Command modules, in ``--help`` order. Each has ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "avem_plugins.cli.core",
+    "avem_plugins.cli.synth",
+    "avem_plugins.cli.dpo",
+    "avem_plugins.cli.recipes",
+    "avem_plugins.cli.doctor",
 )
 
 app = typer.Typer(

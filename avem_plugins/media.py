@@ -1,0 +1,654 @@
+"""Decode video frames and audio for evaluation and training.
+
+One entry point, :func:`decode_clip`, turns a video file (mp4/avi/mkv/webm) and/or a
+separate audio file (wav/flac/mp3/m4a) into a :class:`DecodedClip`:
+
+- ``frames``: ``num_frames`` RGB frames ``(T, H, W, 3)`` uint8 sampled uniformly over the
+  clip (default 8, as in the AVERE paper). The indices are
+  ``np.linspace(0, total - 1, num_frames).round()`` (see :func:`sample_indices`), so a clip
+  shorter than ``num_frames`` frames repeats frames rather than returning fewer: the
+  output always has exactly ``num_frames`` frames.
+- ``audio``: mono float32 in ``[-1, 1]`` at ``sample_rate`` (default 16 kHz), from the
+  separate audio file when given, else from the video's own track. Encoder padding
+  beyond the stream's declared duration (e.g. AAC's last frame) is trimmed.
+
+Backends: ``"decord"`` (the default through ``backend="auto"``) and ``"pyav"``. ``"auto"``
+tries decord and falls back to PyAV when decord cannot open or read the file (decord
+0.6.0 cannot read PCM audio inside mp4, for example). Every file is first probed with PyAV,
+which is cheap, so missing streams and unreadable containers raise typed errors before
+decord touches them. Both backends give the same number of frames and samples; their
+RGB conversion differs by a few levels, and when resampling (e.g. 48 kHz -> 16 kHz)
+decord's resampler delays the signal by about 1 ms relative to PyAV's.
+
+Errors are typed (:class:`MediaError` and subclasses), carry ``.path`` and say what to
+do. A file whose container declares more frames or audio than can be decoded (a
+truncated download) raises :class:`CorruptMediaError`; a small shortfall (2 frames or 5%
+of video, 0.1 s plus 2% of audio) is tolerated because real containers' declared lengths
+are not exact.
+
+Decoded arrays are cached (:class:`MediaCache`, one process-wide :func:`default_cache`)
+keyed by the resolved path, file size, modification time and decode parameters, so a clip
+shared by several questions or training rows is decoded once per run. Callers always get
+their own writable copy of the cached arrays.
+
+torchcodec is never used (its PyPI build fails to load on CPU-only machines); ``decord``
+and ``av`` are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from avem_plugins.adapters import Media
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT",
+    "MISSING_AUDIO",
+    "CorruptMediaError",
+    "DecodedClip",
+    "EmptyMediaError",
+    "MediaCache",
+    "MediaError",
+    "MediaNotFoundError",
+    "NoAudioStreamError",
+    "NoVideoStreamError",
+    "decode_clip",
+    "default_cache",
+    "load_audio",
+    "load_frames",
+    "media_seconds",
+    "sample_indices",
+]
+
+#: Decoding backends; ``backend="auto"`` means decord, falling back to PyAV.
+BACKENDS: tuple[str, ...] = ("decord", "pyav")
+#: What :func:`decode_clip` does when the audio source has no audio stream.
+MISSING_AUDIO: tuple[str, ...] = ("error", "silence")
+
+#: Env var: the default cache's memory budget in MiB (default 2048; 0 disables caching).
+CACHE_MB_ENV = "AVEM_MEDIA_CACHE_MB"
+
+StrPath = str | os.PathLike[str]
+
+
+class _Default(enum.Enum):
+    DEFAULT = "default"
+
+
+#: Sentinel for ``cache=``: use the process-wide :func:`default_cache`.
+DEFAULT = _Default.DEFAULT
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class MediaError(Exception):
+    """A media file could not be decoded; ``.path`` names it and the message says why."""
+
+    def __init__(self, path: StrPath | None, message: str) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across DataLoader workers
+        return (type(self), (self.path, self.reason))
+
+
+class MediaNotFoundError(MediaError, FileNotFoundError):
+    """The media file does not exist (or is not a file)."""
+
+
+class CorruptMediaError(MediaError):
+    """The file is not a readable media container, or it is truncated."""
+
+
+class NoVideoStreamError(MediaError):
+    """A video was requested from a file that has no video stream."""
+
+
+class NoAudioStreamError(MediaError):
+    """Audio was requested from a file that has no audio stream."""
+
+
+class EmptyMediaError(MediaError):
+    """The file is empty: zero bytes, zero frames or zero audio samples."""
+
+
+class _BackendFailed(Exception):
+    """decord could not open or read a file that PyAV's probe accepted."""
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class DecodedClip:
+    """Decoded media of one clip.
+
+    ``audio_source`` records where the audio came from: ``"video"`` (the video file's own
+    track), ``"file"`` (the separate audio file), ``"silence"`` (substituted because the
+    source had no audio stream and ``missing_audio="silence"``) or ``None`` (no audio
+    requested).
+    """
+
+    frames: np.ndarray | None
+    audio: np.ndarray | None
+    sample_rate: int
+    audio_source: str | None
+    video_path: str | None
+    audio_path: str | None
+
+    def to_media(self) -> Media:
+        """This clip as the adapters' :class:`~avem_plugins.adapters.Media`."""
+        from avem_plugins.adapters import Media
+
+        return Media(
+            frames=self.frames,
+            audio=self.audio,
+            sample_rate=self.sample_rate,
+            audio_in_video=self.audio_source == "video",
+            key=self.video_path or self.audio_path,
+        )
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class MediaCache:
+    """Thread-safe LRU cache of decoded arrays.
+
+    Keys are ``(kind, resolved path, size, mtime_ns, parameters)``: a changed file (new
+    size or modification time) is decoded again. Entries are evicted least recently used
+    first when more than ``max_items`` entries or ``max_bytes`` bytes are held. Arrays are
+    stored read-only and every lookup returns a fresh copy.
+    """
+
+    def __init__(self, max_items: int = 512, max_bytes: int = 2048 * 2**20) -> None:
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._decodes = 0
+        self._hits = 0
+        self._lock = threading.Lock()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``{"decodes": n, "hits": n}`` since creation or the last :meth:`clear`."""
+        with self._lock:
+            return {"decodes": self._decodes, "hits": self._hits}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def clear(self) -> None:
+        """Drop every entry and reset :attr:`stats`."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+            self._decodes = 0
+            self._hits = 0
+
+    def get_or_decode(
+        self, kind: str, path: StrPath, params: tuple[Hashable, ...], decode: Callable[[], Any]
+    ) -> np.ndarray:
+        """The cached array for ``(kind, path, params)``, decoding it with ``decode()`` on a miss."""
+        key = (kind, *_file_identity(path), params)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return cached.copy()
+        array = np.asarray(decode())
+        stored = array.copy()
+        stored.setflags(write=False)
+        with self._lock:
+            self._decodes += 1
+            if stored.nbytes <= self.max_bytes and self.max_items > 0:
+                old = self._entries.pop(key, None)
+                if old is not None:
+                    self._bytes -= old.nbytes
+                self._entries[key] = stored
+                self._bytes += stored.nbytes
+                while len(self._entries) > self.max_items or self._bytes > self.max_bytes:
+                    _, evicted = self._entries.popitem(last=False)
+                    self._bytes -= evicted.nbytes
+        return array
+
+
+_default_cache: MediaCache | None = None
+_default_lock = threading.Lock()
+
+
+def default_cache() -> MediaCache:
+    """The process-wide cache (budget from ``AVEM_MEDIA_CACHE_MB``, default 2048 MiB)."""
+    global _default_cache
+    with _default_lock:
+        if _default_cache is None:
+            raw = os.environ.get(CACHE_MB_ENV, "2048")
+            try:
+                mb = int(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{CACHE_MB_ENV}={raw!r} is not an integer number of MiB; "
+                    "set it to e.g. 2048, or 0 to disable the media cache"
+                ) from None
+            _default_cache = MediaCache(max_bytes=mb * 2**20, max_items=512 if mb > 0 else 0)
+        return _default_cache
+
+
+def _file_identity(path: StrPath) -> tuple[str, int, int]:
+    resolved = _existing_file(path)
+    st = resolved.stat()
+    return (str(resolved), st.st_size, st.st_mtime_ns)
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class _Probe:
+    has_video: bool
+    has_audio: bool
+    video_frames: int  # declared by the container; 0 when unknown
+    video_seconds: float | None
+    audio_seconds: float | None  # the audio stream's declared duration
+    container_seconds: float | None
+
+
+def _existing_file(path: StrPath) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise MediaNotFoundError(
+            path, "no such file; check the path (relative paths resolve against the data root)"
+        )
+    if not p.is_file():
+        raise MediaNotFoundError(path, "is not a file (a directory?); pass a media file path")
+    resolved = p.resolve()
+    if resolved.stat().st_size == 0:
+        raise EmptyMediaError(path, "the file is empty (0 bytes); re-create or re-download it")
+    return resolved
+
+
+def _ffmpeg_reason(err: Exception) -> str:
+    return str(getattr(err, "strerror", None) or err)
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _probe(path: StrPath) -> _Probe:
+    import av
+
+    _existing_file(path)
+    try:
+        with av.open(os.fspath(path)) as container:
+            videos = list(container.streams.video)
+            audios = list(container.streams.audio)
+            video_seconds = _stream_seconds(videos[0]) if videos else None
+            if videos and video_seconds is None and videos[0].frames and videos[0].average_rate:
+                video_seconds = float(videos[0].frames / videos[0].average_rate)
+            probe = _Probe(
+                has_video=bool(videos),
+                has_audio=bool(audios),
+                video_frames=int(videos[0].frames or 0) if videos else 0,
+                video_seconds=video_seconds,
+                audio_seconds=_stream_seconds(audios[0]) if audios else None,
+                container_seconds=(
+                    container.duration / 1e6
+                    if container.duration and container.duration > 0
+                    else None
+                ),
+            )
+    except av.error.FFmpegError as err:
+        raise CorruptMediaError(
+            path,
+            f"not a readable media file ({_ffmpeg_reason(err)}); it may be truncated or corrupt: "
+            "re-download it or re-encode it with ffmpeg",
+        ) from err
+    return probe
+
+
+def media_seconds(path: StrPath) -> float | None:
+    """The duration of a media file in seconds (video stream first), or ``None`` if unknown."""
+    probe = _probe(path)
+    return probe.video_seconds or probe.audio_seconds or probe.container_seconds
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def sample_indices(total: int, num_frames: int) -> np.ndarray:
+    """``num_frames`` frame indices spread uniformly over ``total`` frames.
+
+    ``np.linspace(0, total - 1, num_frames)`` rounded to the nearest integer: the first and
+    last frames are always included, and when ``total < num_frames`` indices repeat.
+    """
+    if total < 1:
+        raise ValueError(f"total must be >= 1, got {total}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return np.linspace(0, total - 1, num_frames).round().astype(np.int64)
+
+
+def _frame_tolerance(declared: int) -> int:
+    return max(2, math.ceil(0.05 * declared))
+
+
+def _decord_frames(path: StrPath, num_frames: int) -> np.ndarray:
+    try:
+        import decord
+
+        reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0))
+        total = len(reader)
+        if total < 1:
+            raise _BackendFailed("decord found no frames")
+        batch = reader.get_batch(sample_indices(total, num_frames).tolist())
+        frames = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+    except _BackendFailed:
+        raise
+    except Exception as err:  # decord raises DECORDError/RuntimeError for anything it cannot read
+        raise _BackendFailed(f"{type(err).__name__}: {str(err).strip()[:300]}") from err
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != num_frames:
+        raise _BackendFailed(f"decord returned frames of shape {frames.shape}")
+    return np.ascontiguousarray(frames, dtype=np.uint8)
+
+
+def _pyav_frames(path: StrPath, num_frames: int, declared: int) -> np.ndarray:
+    import av
+
+    def one_pass(wanted: set[int]) -> tuple[int, dict[int, np.ndarray]]:
+        got: dict[int, np.ndarray] = {}
+        count = 0
+        try:
+            with av.open(os.fspath(path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    if count in wanted:
+                        got[count] = frame.to_ndarray(format="rgb24")
+                    count += 1
+        except av.error.FFmpegError as err:
+            raise CorruptMediaError(
+                path,
+                f"decoding failed after {count} frames ({_ffmpeg_reason(err)}); the file is corrupt or "
+                "truncated: re-download it or re-encode it with ffmpeg",
+            ) from err
+        return count, got
+
+    wanted = sample_indices(declared, num_frames) if declared > 0 else np.zeros(0, np.int64)
+    total, got = one_pass(set(wanted.tolist()))
+    if total == 0:
+        raise EmptyMediaError(path, "the video stream has no decodable frames")
+    if declared > 0 and total < declared - _frame_tolerance(declared):
+        raise CorruptMediaError(
+            path,
+            f"truncated: the container declares {declared} frames but only {total} decode; "
+            "re-download the file or re-encode it with ffmpeg",
+        )
+    if total != declared:
+        wanted = sample_indices(total, num_frames)
+        if not set(wanted.tolist()) <= got.keys():
+            _, got = one_pass(set(wanted.tolist()))
+    return np.stack([got[i] for i in wanted.tolist()]).astype(np.uint8, copy=False)
+
+
+def _check_backend(backend: str) -> None:
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(
+            f"backend={backend!r} is not one of 'auto', {', '.join(map(repr, BACKENDS))}"
+        )
+
+
+def _decode_frames(path: StrPath, num_frames: int, backend: str) -> np.ndarray:
+    probe = _probe(path)
+    if not probe.has_video:
+        raise NoVideoStreamError(
+            path, "has no video stream; pass it as the audio file, or use want_video=False"
+        )
+    if backend in ("auto", "decord"):
+        try:
+            return _decord_frames(path, num_frames)
+        except _BackendFailed as err:
+            if backend == "auto":
+                return _pyav_frames(path, num_frames, probe.video_frames)
+            _pyav_frames(path, num_frames, probe.video_frames)  # raises the typed error, if any
+            raise MediaError(
+                path,
+                f"decord cannot read its video ({err}) but PyAV can: use backend='pyav' or 'auto'",
+            ) from err
+    return _pyav_frames(path, num_frames, probe.video_frames)
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def _sample_tolerance(declared: int, sample_rate: int) -> int:
+    return int(0.1 * sample_rate + 0.02 * declared)
+
+
+def _decord_audio(path: StrPath, sample_rate: int) -> np.ndarray:
+    try:
+        import decord
+
+        reader = decord.AudioReader(
+            os.fspath(path), ctx=decord.cpu(0), sample_rate=sample_rate, mono=True
+        )
+        data = reader[:]
+        audio = data.asnumpy() if hasattr(data, "asnumpy") else np.asarray(data)
+    except Exception as err:  # decord raises DECORDError/RuntimeError for anything it cannot read
+        raise _BackendFailed(f"{type(err).__name__}: {str(err).strip()[:300]}") from err
+    return audio
+
+
+def _pyav_audio(path: StrPath, sample_rate: int) -> np.ndarray:
+    import av
+
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            for frame in container.decode(stream):
+                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    except av.error.FFmpegError as err:
+        done = sum(len(c) for c in chunks) / sample_rate
+        raise CorruptMediaError(
+            path,
+            f"audio decoding failed after {done:.2f} s ({_ffmpeg_reason(err)}); the file is corrupt or "
+            "truncated: re-download it or re-encode it with ffmpeg",
+        ) from err
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def _finish_audio(path: StrPath, audio: np.ndarray, probe: _Probe, sample_rate: int) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if audio.size == 0:
+        raise EmptyMediaError(path, "the audio stream has no samples")
+    if probe.audio_seconds is not None:
+        declared = round(probe.audio_seconds * sample_rate)
+        tolerance = _sample_tolerance(declared, sample_rate)
+        if audio.size < declared - tolerance:
+            raise CorruptMediaError(
+                path,
+                f"truncated: the audio stream declares {probe.audio_seconds:.2f} s but only "
+                f"{audio.size / sample_rate:.2f} s decode; re-download the file or re-encode it",
+            )
+        if declared < audio.size <= declared + tolerance:  # encoder padding (e.g. AAC)
+            audio = audio[:declared]
+    return np.clip(audio, -1.0, 1.0)
+
+
+def _no_audio_error(path: StrPath) -> NoAudioStreamError:
+    return NoAudioStreamError(
+        path,
+        "has no audio stream; pass a separate audio file, request video only "
+        '(want_audio=False), or substitute silence with missing_audio="silence"',
+    )
+
+
+def _decode_audio(path: StrPath, sample_rate: int, backend: str) -> np.ndarray:
+    probe = _probe(path)
+    if not probe.has_audio:
+        raise _no_audio_error(path)
+    if backend in ("auto", "decord"):
+        try:
+            return _finish_audio(path, _decord_audio(path, sample_rate), probe, sample_rate)
+        except _BackendFailed as err:
+            if backend == "auto":
+                return _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
+            _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
+            raise MediaError(
+                path,
+                f"decord cannot read its audio ({err}) but PyAV can (decord 0.6 cannot read "
+                "PCM audio inside mp4, for example): use backend='pyav' or 'auto'",
+            ) from err
+    return _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _resolve_cache(cache: MediaCache | _Default | None) -> MediaCache | None:
+    return default_cache() if cache is DEFAULT else cache  # type: ignore[return-value]
+
+
+def _cached(
+    cache: MediaCache | None,
+    kind: str,
+    path: StrPath,
+    params: tuple[Hashable, ...],
+    decode: Callable[[], np.ndarray],
+) -> np.ndarray:
+    if cache is None:
+        return decode()
+    return cache.get_or_decode(kind, path, params, decode)
+
+
+def load_frames(
+    path: StrPath,
+    num_frames: int = 8,
+    *,
+    backend: str = "auto",
+    cache: MediaCache | _Default | None = DEFAULT,
+) -> np.ndarray:
+    """``num_frames`` uniformly sampled RGB frames ``(T, H, W, 3)`` uint8 of a video file."""
+    _check_backend(backend)
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return _cached(
+        _resolve_cache(cache),
+        "frames",
+        path,
+        (num_frames, backend),
+        lambda: _decode_frames(path, num_frames, backend),
+    )
+
+
+def load_audio(
+    path: StrPath,
+    sample_rate: int = 16000,
+    *,
+    backend: str = "auto",
+    cache: MediaCache | _Default | None = DEFAULT,
+) -> np.ndarray:
+    """Mono float32 audio ``(N,)`` in ``[-1, 1]`` at ``sample_rate`` from an audio or video file."""
+    _check_backend(backend)
+    if sample_rate < 1:
+        raise ValueError(f"sample_rate must be >= 1, got {sample_rate}")
+    return _cached(
+        _resolve_cache(cache),
+        "audio",
+        path,
+        (sample_rate, backend),
+        lambda: _decode_audio(path, sample_rate, backend),
+    )
+
+
+def decode_clip(
+    video: StrPath | None = None,
+    audio: StrPath | None = None,
+    *,
+    num_frames: int = 8,
+    sample_rate: int = 16000,
+    want_video: bool = True,
+    want_audio: bool = True,
+    backend: str = "auto",
+    missing_audio: str = "error",
+    silence_seconds: float | None = None,
+    cache: MediaCache | _Default | None = DEFAULT,
+) -> DecodedClip:
+    """Decode a clip's frames and audio.
+
+    :param video: a video file; gives the frames, and the audio when ``audio`` is ``None``.
+    :param audio: a separate audio file (or a video whose audio track to use).
+    :param num_frames: frames sampled uniformly over the clip (repeated for short clips).
+    :param sample_rate: the audio's output rate; audio is always mono float32.
+    :param want_video: decode frames (needs ``video``); ``frames`` is ``None`` otherwise.
+    :param want_audio: decode audio; ``audio`` and ``audio_source`` are ``None`` otherwise.
+    :param backend: ``"auto"`` (decord, PyAV fallback), ``"decord"`` or ``"pyav"``.
+    :param missing_audio: ``"error"`` raises :class:`NoAudioStreamError` when the audio
+        source has no audio stream; ``"silence"`` substitutes zeros as long as the clip
+        (or ``silence_seconds``) and records ``audio_source="silence"``.
+    :param silence_seconds: the length of substituted silence, overriding the clip's.
+    :param cache: a :class:`MediaCache`, ``None`` for no caching, or the default cache.
+    """
+    _check_backend(backend)
+    if missing_audio not in MISSING_AUDIO:
+        raise ValueError(f"missing_audio={missing_audio!r} is not one of {MISSING_AUDIO}")
+    if video is None and audio is None:
+        raise ValueError("decode_clip needs a video path, an audio path, or both")
+    store = _resolve_cache(cache)
+
+    frames = None
+    if want_video and video is not None:
+        frames = load_frames(video, num_frames, backend=backend, cache=store)
+
+    audio_array = None
+    audio_source = None
+    if want_audio:
+        source_path = audio if audio is not None else video
+        assert source_path is not None
+        try:
+            audio_array = load_audio(source_path, sample_rate, backend=backend, cache=store)
+            audio_source = "file" if audio is not None else "video"
+        except NoAudioStreamError:
+            if missing_audio != "silence":
+                raise
+            seconds = silence_seconds
+            if seconds is None:
+                seconds = media_seconds(video if video is not None else source_path)
+            if seconds is None:
+                raise NoAudioStreamError(
+                    source_path,
+                    "has no audio stream and its duration is unknown; pass silence_seconds=",
+                ) from None
+            audio_array = np.zeros(round(seconds * sample_rate), dtype=np.float32)
+            audio_source = "silence"
+
+    return DecodedClip(
+        frames=frames,
+        audio=audio_array,
+        sample_rate=sample_rate,
+        audio_source=audio_source,
+        video_path=str(Path(video).expanduser().resolve()) if video is not None else None,
+        audio_path=str(Path(audio).expanduser().resolve()) if audio is not None else None,
+    )
