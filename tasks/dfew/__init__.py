@@ -1,1 +1,1 @@
-"""Package marker."""
+"""The ``dfew`` lmms-eval task folder (YAML, README.md and ``utils.py``)."""

@@ -1,1 +1,1 @@
-"""Package marker."""
+"""The ``ravdess`` lmms-eval task folder (YAML, README.md and ``utils.py``)."""

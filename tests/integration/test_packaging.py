@@ -20,7 +20,11 @@ import pytest
 pytestmark = pytest.mark.venv
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPPED = {"tasks": "avem_plugins.tasks", "recipes": "avem_plugins.recipes", "plugins": "avem_plugins.plugins"}
+MAPPED = {
+    "tasks": "avem_plugins.tasks",
+    "recipes": "avem_plugins.recipes",
+    "plugins": "avem_plugins.plugins",
+}
 SHIPPED_SUFFIXES = {".py", ".yaml", ".md"}
 
 PROBE = r"""
@@ -40,7 +44,7 @@ import avem_plugins
 out["avem_plugins"] = str(Path(avem_plugins.__file__).parent)
 out["eps"] = {g: sorted(e.name for e in entry_points(group=g))
               for g in ("lmms_eval.models", "lmms_eval.tasks", "lm_eval.tasks", "pytest11", "console_scripts")}
-from avem_plugins.plugins import load_plugins
+from avem_plugins.manager import load_plugins
 pm = load_plugins()
 out["plugins"] = sorted(pm.get_name(p) for p in pm.get_plugins())
 print(json.dumps(out))
@@ -50,14 +54,25 @@ print(json.dumps(out))
 def _source_files(folder: str) -> list[str]:
     base = ROOT / folder
     return sorted(
-        str(p.relative_to(base)) for p in base.rglob("*")
+        str(p.relative_to(base))
+        for p in base.rglob("*")
         if p.suffix in SHIPPED_SUFFIXES and "__pycache__" not in p.parts
     )
 
 
 def _copy_source(dest: Path) -> Path:
-    ignore = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", ".ruff_cache", ".mypy_cache", "avem-demo")
+    ignore = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        "build",
+        "dist",
+        "*.egg-info",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        "avem-demo",
+    )
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 
@@ -67,7 +82,9 @@ def _fresh_venv(path: Path) -> Path:
     py = path / "bin" / "python"
     purelib = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     # A plain path line: this environment's packages become importable, but its .pth files
     # (among them our own editable finder) are not executed.
@@ -77,16 +94,31 @@ def _fresh_venv(path: Path) -> Path:
 
 def _pip(py: Path, *args: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(py), "--disable-pip-version-check",
-         "install", "--no-deps", "--no-index", *args],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "--disable-pip-version-check",
+            "install",
+            "--no-deps",
+            "--no-index",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
 def _probe(py: Path, cwd: Path) -> dict:
     res = subprocess.run(
         [str(py), "-c", PROBE % {"pkgs": list(MAPPED.values()), "suffixes": SHIPPED_SUFFIXES}],
-        capture_output=True, text=True, cwd=cwd, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -109,9 +141,21 @@ def _check(info: dict, expected_root: Path) -> None:
 def test_wheel_in_fresh_venv(tmp_path):
     src = _copy_source(tmp_path / "src")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(tmp_path / "dist"), str(src)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (wheel,) = (tmp_path / "dist").glob("avem_plugins-*.whl")
     py = _fresh_venv(tmp_path / "venv")

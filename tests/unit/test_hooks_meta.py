@@ -12,7 +12,8 @@ from avem_plugins import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = sorted(
-    name for name, fn in vars(hookspecs).items()
+    name
+    for name, fn in vars(hookspecs).items()
     if name.startswith("avem_") and inspect.isfunction(fn)
 )
 
@@ -32,7 +33,8 @@ def test_hook_is_documented_with_its_signature(hook):
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_tested(hook):
     tests = [
-        p for p in (ROOT / "tests").rglob("test_*.py")
+        p
+        for p in (ROOT / "tests").rglob("test_*.py")
         if p.name != Path(__file__).name and re.search(rf"\b{hook}\b", p.read_text())
     ]
     assert tests, f"no test mentions {hook}"

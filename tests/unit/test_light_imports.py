@@ -18,13 +18,15 @@ print(",".join(heavy))
 def _heavy_after(code: str) -> list[str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return [m for m in out.split(",") if m]
 
 
 def test_import_is_light():
-    assert _heavy_after("import avem_plugins, avem_plugins.plugins, avem_plugins.adapters") == []
+    assert _heavy_after("import avem_plugins, avem_plugins.manager, avem_plugins.adapters") == []
 
 
 def test_cli_help_is_light():

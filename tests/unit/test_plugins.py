@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import adapters, plugins
+from avem_plugins import adapters
+from avem_plugins import manager as plugins
 from avem_plugins.hookspecs import hookimpl
 
 

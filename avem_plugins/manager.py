@@ -1,4 +1,4 @@
-"""The plugin manager: built-in plugins load exactly like third-party ones.
+"""The plugin manager (``avem_plugins.manager``): built-ins load exactly like third-party plugins.
 
 Third-party plugins are distributions that declare an entry point in the ``avem`` group::
 

@@ -1,0 +1,250 @@
+"""Zero-flag task discovery for lmms-eval 0.7.3.
+
+lmms-eval has no task entry point, but it imports the ``lmms_eval.models`` entry points
+(ours: :func:`avem_plugins.lmms.entrypoint.manifests`) before its CLI builds the
+``TaskManager``. :func:`install` uses that moment to wrap
+``TaskManager.initialize_tasks`` so the task index also covers every folder registered
+through the ``avem_register_task_dirs`` hook (ours and third parties'), as if passed
+with ``--include_path``:
+
+- lmms-eval's own tasks and the user's ``--include_path`` folders come first, so a
+  built-in task with one of our names wins; a warning names each shadowed task.
+- ``include_defaults=False`` (lmms-eval's "only my folders" mode) adds nothing.
+- YAMLs in an ``lm_eval/`` sub-folder of a registered folder are lm-eval tasks, not
+  lmms-eval ones, and are left out of lmms-eval's index.
+- Idempotent: wrapping twice, or a folder already in ``include_path``, changes nothing.
+- ``AVEM_LMMS_TASK_DISCOVERY=0`` turns it off.
+
+Importing ``lmms_eval.tasks`` costs seconds, so when it is not imported yet :func:`install`
+only leaves an import hook that wraps the class the moment lmms-eval imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import importlib.machinery
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DISABLE_ENV = "AVEM_LMMS_TASK_DISCOVERY"
+TASKS_MODULE = "lmms_eval.tasks"
+#: Sub-folder holding lm-eval (not lmms-eval) task YAMLs.
+LM_EVAL_SUBDIR = "lm_eval"
+_WRAPPED_MARK = "__avem_wrapped__"
+_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether discovery is on (``AVEM_LMMS_TASK_DISCOVERY`` not ``0``/``false``/``off``)."""
+    return os.environ.get(DISABLE_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def builtin_task_dir() -> Path:
+    """The folder of the tasks shipped with avem-plugins (``avem_plugins.tasks``)."""
+    import avem_plugins.tasks
+
+    return Path(avem_plugins.tasks.__file__).resolve().parent
+
+
+def task_dirs() -> list[Path]:
+    """Folders registered through ``avem_register_task_dirs``, de-duplicated, existing.
+
+    If the plugins cannot be loaded (a broken third-party plugin), our own folder is
+    still returned, with a warning, so the shipped tasks stay reachable.
+    """
+    found: list[Path] = []
+
+    def register(path: Path | str) -> None:
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.is_dir():
+            log.warning("avem: registered task folder %s does not exist; skipped", resolved)
+        elif resolved not in found:
+            found.append(resolved)
+
+    try:
+        from avem_plugins.manager import load_plugins
+
+        load_plugins().hook.avem_register_task_dirs(register=register)
+    except Exception as err:
+        log.warning(
+            "avem: plugins failed to load (%s: %s); only the built-in task folder is indexed",
+            type(err).__name__,
+            err,
+        )
+        register(builtin_task_dir())
+    return found
+
+
+def _as_list(include_path: str | os.PathLike[str] | Iterable[Any] | None) -> list[Any]:
+    if include_path is None:
+        return []
+    if isinstance(include_path, (str, os.PathLike)):
+        return [include_path]
+    return list(include_path)
+
+
+def _under(path: Any, folder: Path) -> bool:
+    if not isinstance(path, (str, os.PathLike)):
+        return False  # groups configured inline have yaml_path -1
+    try:
+        Path(path).resolve().relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def shadowed(
+    index: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]], folder: Path
+) -> list[str]:
+    """Names defined in ``folder`` (``ours``) that ``index`` resolves to another file."""
+    out = []
+    for name, entry in ours.items():
+        if not _under(entry.get("yaml_path"), folder):
+            continue  # a tag: no file of its own
+        winner = index.get(name, {}).get("yaml_path")
+        if winner is not None and not _under(winner, folder):
+            out.append(name)
+    return sorted(out)
+
+
+def wrap_initialize_tasks(manager_cls: Any) -> bool:
+    """Wrap ``manager_cls.initialize_tasks`` once; ``False`` if it already was."""
+    with _lock:
+        original = manager_cls.initialize_tasks
+        if getattr(original, _WRAPPED_MARK, False):
+            return False
+
+        @functools.wraps(original)
+        def initialize_tasks(
+            self: Any, include_path: Any = None, include_defaults: bool = True
+        ) -> Any:
+            if not (include_defaults and enabled()):
+                return original(self, include_path=include_path, include_defaults=include_defaults)
+            try:
+                given = _as_list(include_path)
+                given_resolved = {
+                    Path(p).expanduser().resolve()
+                    for p in given
+                    if isinstance(p, (str, os.PathLike))
+                }
+                ours = [d for d in task_dirs() if d not in given_resolved]
+            except Exception as err:  # never break lmms-eval because of a plugin
+                log.warning("avem: task discovery skipped: %s: %s", type(err).__name__, err)
+                return original(self, include_path=include_path, include_defaults=include_defaults)
+            paths = given + [str(d) for d in ours]
+            index = original(self, include_path=paths or None, include_defaults=include_defaults)
+            try:
+                _tidy(self, index, ours)
+            except Exception as err:
+                log.warning("avem: task discovery check skipped: %s: %s", type(err).__name__, err)
+            return index
+
+        setattr(initialize_tasks, _WRAPPED_MARK, True)
+        initialize_tasks.__avem_original__ = original  # type: ignore[attr-defined]
+        manager_cls.initialize_tasks = initialize_tasks
+        return True
+
+
+def _tidy(manager: Any, index: dict[str, dict[str, Any]], ours: list[Path]) -> None:
+    """Drop lm-eval YAMLs from the index and warn about shadowed names."""
+    for folder in ours:
+        lm_eval_dir = folder / LM_EVAL_SUBDIR
+        for name in [n for n, e in index.items() if _under(e.get("yaml_path"), lm_eval_dir)]:
+            del index[name]
+        names = shadowed(index, manager._get_task_and_group(str(folder)), folder)
+        for name in names:
+            if _under(index[name].get("yaml_path"), lm_eval_dir):
+                continue
+            message = (
+                f"avem: the task '{name}' from {folder} is shadowed by '{index[name]['yaml_path']}' "
+                "(built-in and --include_path tasks win); ours is not reachable under this name."
+            )
+            getattr(manager, "logger", log).warning(message)
+
+
+def unwrap_initialize_tasks(manager_cls: Any) -> None:
+    """Undo :func:`wrap_initialize_tasks` (tests)."""
+    with _lock:
+        original = getattr(manager_cls.initialize_tasks, "__avem_original__", None)
+        if original is not None:
+            manager_cls.initialize_tasks = original
+
+
+class _WrapOnImport(importlib.abc.MetaPathFinder):
+    """Wraps ``TaskManager`` right after ``lmms_eval.tasks`` is first executed."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != TASKS_MODULE:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _Loader(spec.loader)
+                return spec
+            if spec is not None:
+                return spec
+        return None
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._inner.exec_module(module)
+        try:
+            wrap_initialize_tasks(module.TaskManager)
+        except Exception as err:
+            log.warning("avem: could not hook lmms-eval's TaskManager: %s", err)
+        finally:
+            _remove_hook()
+
+
+_hook: _WrapOnImport | None = None
+
+
+def _remove_hook() -> None:
+    global _hook
+    with _lock:
+        if _hook is not None and _hook in sys.meta_path:
+            sys.meta_path.remove(_hook)
+        _hook = None
+
+
+def install() -> str:
+    """Make lmms-eval's task index include our folders. Never raises.
+
+    :returns: ``"wrapped"`` (done now), ``"deferred"`` (done when lmms-eval imports its
+        tasks module), ``"disabled"`` or ``"failed: ..."``.
+    """
+    global _hook
+    try:
+        if not enabled():
+            return "disabled"
+        module = sys.modules.get(TASKS_MODULE)
+        if module is not None and hasattr(module, "TaskManager"):
+            wrap_initialize_tasks(module.TaskManager)
+            return "wrapped"
+        with _lock:
+            if _hook is None:
+                _hook = _WrapOnImport()
+                sys.meta_path.insert(0, _hook)
+        return "deferred"
+    except Exception as err:
+        return f"failed: {type(err).__name__}: {err}"

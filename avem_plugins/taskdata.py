@@ -1,0 +1,256 @@
+"""User-provided benchmark data for the lmms-eval tasks: where it is and what is missing.
+
+The benchmarks' media are licensed and never downloaded: users point environment
+variables at their copies (``DFEW_ROOT``, ``RAVDESS_ROOT``, ...), falling back to a
+sub-folder of lmms-eval's ``LMMS_EVAL_MEDIA_ROOT``. Every problem is one
+:class:`TaskDataError` raised when the task loads, naming the variable to set.
+
+Missing media are checked for all items at once: one :class:`MissingMediaError` gives
+the count and the first few paths. ``AVEM_ALLOW_MISSING_MEDIA=1`` evaluates the items
+whose media exist instead; each kept doc then carries ``missing_media_count`` and the
+tasks report it as a metric.
+
+The task YAMLs load a one-row placeholder file (lmms-eval needs *some* dataset) and
+their ``process_docs`` replaces it with :func:`to_dataset` of the real rows; ``--limit``
+and ``--offset`` apply to those rows as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import datasets
+
+log = logging.getLogger(__name__)
+
+#: Fallback media root understood by lmms-eval itself.
+MEDIA_ROOT_ENV = "LMMS_EVAL_MEDIA_ROOT"
+#: ``1`` evaluates the items whose media exist when some are missing.
+ALLOW_MISSING_ENV = "AVEM_ALLOW_MISSING_MEDIA"
+#: ``robust`` (default) or ``compat``: how answers are parsed (see the task READMEs).
+PARSER_ENV = "AVEM_ANSWER_PARSER"
+PARSERS: tuple[str, ...] = ("robust", "compat")
+
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+
+#: How many missing paths an error message lists.
+SHOW_MISSING = 5
+
+
+class TaskDataError(RuntimeError):
+    """Task data could not be found or read; the message says which variable to set."""
+
+
+class MissingMediaError(TaskDataError):
+    """Some items' media files do not exist."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def allow_missing_media() -> bool:
+    """Whether ``AVEM_ALLOW_MISSING_MEDIA`` asks to evaluate the present subset."""
+    return _truthy(os.environ.get(ALLOW_MISSING_ENV))
+
+
+def answer_parser() -> str:
+    """The answer parser chosen by ``AVEM_ANSWER_PARSER`` (default ``robust``)."""
+    value = (os.environ.get(PARSER_ENV) or "robust").strip().lower()
+    if value not in PARSERS:
+        raise TaskDataError(f"{PARSER_ENV}={value!r} is not one of {list(PARSERS)}")
+    return value
+
+
+def _media_root_candidates(names: Sequence[str]) -> list[Path]:
+    root = os.environ.get(MEDIA_ROOT_ENV, "").strip()
+    if not root:
+        return []
+    base = Path(root).expanduser()
+    return [base / name for name in names]
+
+
+def env_path(var: str, *, media_root_names: Sequence[str], purpose: str, kind: str = "dir") -> Path:
+    """The folder (``kind="dir"``) or file (``"file"``) named by ``var``.
+
+    Falls back to ``$LMMS_EVAL_MEDIA_ROOT/<name>`` for the first existing ``name`` in
+    ``media_root_names``.
+
+    :raises TaskDataError: naming ``var`` when nothing usable is found.
+    """
+    check = Path.is_dir if kind == "dir" else Path.is_file
+    value = os.environ.get(var, "").strip()
+    if value:
+        path = Path(value).expanduser()
+        if not check(path):
+            raise TaskDataError(
+                f"{var}={value} is not an existing {'folder' if kind == 'dir' else 'file'}; "
+                f"point it at {purpose}."
+            )
+        return path
+    for candidate in _media_root_candidates(media_root_names):
+        if check(candidate):
+            return candidate
+    fallback = " or ".join(f"${MEDIA_ROOT_ENV}/{n}" for n in media_root_names)
+    raise TaskDataError(
+        f"{var} is not set: set {var} to {purpose}"
+        + (f" (or provide {fallback})." if fallback else ".")
+    )
+
+
+def optional_env_dir(var: str) -> Path | None:
+    """The folder named by an optional variable, ``None`` when unset.
+
+    :raises TaskDataError: when set to something that is not a folder.
+    """
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise TaskDataError(f"{var}={value} is not an existing folder")
+    return path
+
+
+def optional_env_path(var: str) -> Path | None:
+    """The existing file or folder named by an optional variable, ``None`` when unset.
+
+    :raises TaskDataError: when set to a path that does not exist.
+    """
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise TaskDataError(f"{var}={value} does not exist")
+    return path
+
+
+def index_files(
+    root: Path, suffixes: Iterable[str], key: Callable[[Path], Any] | None = None
+) -> dict[Any, Path]:
+    """Files under ``root`` (recursively) with one of ``suffixes``, keyed by ``key(path)``.
+
+    The key defaults to the file stem; a ``key`` returning ``None`` skips the file. When
+    two files share a key the first in sorted path order wins and a warning counts the
+    duplicates.
+    """
+    wanted = {s.lower() for s in suffixes}
+    key = key or (lambda p: p.stem)
+    found: dict[Any, Path] = {}
+    duplicates = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in wanted:
+                continue
+            k = key(path)
+            if k is None:
+                continue
+            if k in found:
+                duplicates += 1
+                continue
+            found[k] = path
+    if duplicates:
+        log.warning(
+            "%d files under %s share a name with another; the first (sorted) is used",
+            duplicates,
+            root,
+        )
+    return found
+
+
+def keep_present(
+    rows: list[dict[str, Any]],
+    *,
+    task: str,
+    env_vars: Sequence[str],
+    fields: Sequence[str] = ("video_path", "audio_path"),
+) -> list[dict[str, Any]]:
+    """Check that every row's media exist; add ``missing_media_count`` to each row.
+
+    Empty fields are not checked. Missing files raise one :class:`MissingMediaError`
+    unless ``AVEM_ALLOW_MISSING_MEDIA=1``, in which case the rows with all media present
+    are returned (with a warning).
+    """
+    missing_paths: list[str] = []
+    present: list[dict[str, Any]] = []
+    for row in rows:
+        gone = [row[f] for f in fields if row.get(f) and not os.path.isfile(row[f])]
+        if gone:
+            missing_paths.extend(gone)
+        else:
+            present.append(row)
+    n_missing = len(rows) - len(present)
+    if n_missing:
+        shown = ", ".join(missing_paths[:SHOW_MISSING])
+        more = (
+            f" (and {len(missing_paths) - SHOW_MISSING} more)"
+            if len(missing_paths) > SHOW_MISSING
+            else ""
+        )
+        where = ", ".join(f"{v}={os.environ.get(v) or '(unset)'}" for v in env_vars)
+        message = (
+            f"{task}: {n_missing} of {len(rows)} items have missing media files under "
+            f"{where}: {shown}{more}. "
+            f"Put the files there (see the task README), or set {ALLOW_MISSING_ENV}=1 to "
+            f"evaluate the {len(present)} items whose media exist (the number left out is "
+            f"reported as missing_media_count)."
+        )
+        if not allow_missing_media():
+            raise MissingMediaError(message)
+        log.warning("%s Evaluating the present subset because %s=1.", message, ALLOW_MISSING_ENV)
+        if not present:
+            raise MissingMediaError(
+                f"{task}: no item has its media; nothing to evaluate. {message}"
+            )
+    for row in present:
+        row["missing_media_count"] = n_missing
+    return present
+
+
+def to_dataset(rows: list[dict[str, Any]], *, task: str) -> datasets.Dataset:
+    """The docs of a task as a ``datasets.Dataset``.
+
+    :raises TaskDataError: for no rows (lmms-eval cannot run an empty task).
+    """
+    if not rows:
+        raise TaskDataError(f"{task}: the data has no items for this task")
+    import datasets
+
+    return datasets.Dataset.from_list(rows)
+
+
+def media_visuals(doc: dict[str, Any]) -> list[str]:
+    """``doc_to_visual`` for simple models: the video, then a *separate* audio file.
+
+    Audio that is the video's own track is not listed again (the model reads it from the
+    video).
+    """
+    video, audio = doc.get("video_path") or "", doc.get("audio_path") or ""
+    out = [video] if video else []
+    if audio and audio != video:
+        out.append(audio)
+    return out
+
+
+def media_messages(doc: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """``doc_to_messages`` for chat models: video and audio as separate content items.
+
+    The audio item's ``url`` is the wav file when the data has one, else the video file
+    itself (its own audio track).
+    """
+    content: list[dict[str, Any]] = []
+    if doc.get("video_path"):
+        content.append({"type": "video", "url": doc["video_path"]})
+    if doc.get("audio_path"):
+        content.append({"type": "audio", "url": doc["audio_path"]})
+    content.append({"type": "text", "text": text})
+    return [{"role": "user", "content": content}]

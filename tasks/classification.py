@@ -1,0 +1,129 @@
+"""Shared lmms-eval glue for the one-word emotion classification tasks (DFEW, RAVDESS).
+
+A doc carries ``video_path``/``audio_path``, its gold ``label``, the task's fixed
+``labels`` list, the ``modality`` (``av`` or ``audio``) and the ``answer_parser``. Every
+metric's per-sample item is the same small record; the aggregations compute UAR, WAR,
+macro-F1 and the confusion matrix over the fixed label list, and count empty, unparsed
+and (compat mode) dropped answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avem_plugins import emotions, metrics, taskdata
+
+#: The paper's prompt.
+PROMPT_VIDEO = "Describe the emotion of the person in the video in one word."
+#: The same question for audio-only data (there is no video to speak of).
+PROMPT_AUDIO = "Describe the emotion of the speaker in the audio in one word."
+
+METRICS: tuple[str, ...] = (
+    "uar",
+    "war",
+    "macro_f1",
+    "confusion_matrix",
+    "unparsed_count",
+    "unparsed_rate",
+    "empty_count",
+    "dropped_count",
+    "missing_media_count",
+    "answer_parser",
+)
+
+
+def doc_to_text(
+    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
+) -> str:
+    """The one-word emotion question (audio wording for audio-only docs)."""
+    kwargs = lmms_eval_specific_kwargs or {}
+    prompt = PROMPT_AUDIO if doc.get("modality") == "audio" else PROMPT_VIDEO
+    return f"{kwargs.get('pre_prompt', '')}{prompt}{kwargs.get('post_prompt', '')}"
+
+
+def doc_to_visual(doc: dict[str, Any]) -> list[str]:
+    """The clip, or the audio file for audio-only docs."""
+    return taskdata.media_visuals(doc)
+
+
+def doc_to_messages(
+    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
+) -> list[dict]:
+    """One user turn: video and audio as separate items, then the question."""
+    return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """Parse the answer; every metric gets the same record."""
+    answer = results[0] if results else ""
+    parser = doc.get("answer_parser") or "robust"
+    parsed = emotions.parse_answer(answer, doc["labels"], parser)
+    record = {
+        "id": doc["id"],
+        "gold": doc["label"],
+        "pred": parsed.label,
+        "status": parsed.status,
+        "labels": list(doc["labels"]),
+        "parser": parser,
+        "missing_media_count": int(doc.get("missing_media_count", 0)),
+    }
+    return dict.fromkeys(METRICS, record)
+
+
+def _scores(items: list[dict[str, Any]]) -> metrics.ClassificationScores:
+    labels = items[0]["labels"] if items else []
+    kept = [r for r in items if r["status"] != "dropped"]
+    return metrics.classification_scores(
+        [r["gold"] for r in kept], [r["pred"] for r in kept], labels
+    )
+
+
+def aggregate_uar(items: list[dict[str, Any]]) -> float:
+    """Unweighted average recall over the fixed label list."""
+    return _scores(items).uar
+
+
+def aggregate_war(items: list[dict[str, Any]]) -> float:
+    """Weighted average recall (= accuracy)."""
+    return _scores(items).war
+
+
+def aggregate_macro_f1(items: list[dict[str, Any]]) -> float:
+    """Macro-F1 over the fixed label list."""
+    return _scores(items).macro_f1
+
+
+def aggregate_confusion_matrix(items: list[dict[str, Any]]) -> dict[str, object]:
+    """``{labels, matrix (gold rows x predicted columns), predicted_outside_labels}``."""
+    return _scores(items).as_dict()
+
+
+def aggregate_unparsed_count(items: list[dict[str, Any]]) -> int:
+    """Non-empty answers naming no emotion (robust: wrong; compat: scored as happiness)."""
+    return sum(r["status"] == "unparsed" for r in items)
+
+
+def aggregate_empty_count(items: list[dict[str, Any]]) -> int:
+    """Blank answers (robust: wrong; compat: dropped, see ``dropped_count``)."""
+    return sum(r["status"] in ("empty", "dropped") for r in items)
+
+
+def aggregate_unparsed_rate(items: list[dict[str, Any]]) -> float:
+    """Answers naming no emotion, blank ones included, over all answers."""
+    bad = sum(r["status"] != "ok" for r in items)
+    return bad / len(items) if items else 0.0
+
+
+def aggregate_dropped_count(items: list[dict[str, Any]]) -> int:
+    """Answers left out of UAR/WAR/F1 (compat mode only, as the authors' scorer did)."""
+    return sum(r["status"] == "dropped" for r in items)
+
+
+def aggregate_missing_media_count(items: list[dict[str, Any]]) -> int:
+    """Items left out for missing media (only with ``AVEM_ALLOW_MISSING_MEDIA=1``)."""
+    return max((r["missing_media_count"] for r in items), default=0)
+
+
+def aggregate_answer_parser(items: list[dict[str, Any]]) -> str:
+    """Which answer parser scored this run (``robust`` or ``compat``)."""
+    return ",".join(sorted({r["parser"] for r in items})) or "robust"

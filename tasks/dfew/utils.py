@@ -1,0 +1,167 @@
+"""DFEW for lmms-eval: fold CSVs + clips found by id, scored as one-word emotion answers.
+
+No side effects at import: data are read when a task loads, through the environment
+variables in README.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
+    aggregate_answer_parser,
+    aggregate_confusion_matrix,
+    aggregate_dropped_count,
+    aggregate_empty_count,
+    aggregate_macro_f1,
+    aggregate_missing_media_count,
+    aggregate_uar,
+    aggregate_unparsed_count,
+    aggregate_unparsed_rate,
+    aggregate_war,
+    doc_to_messages,
+    doc_to_text,
+    doc_to_visual,
+    process_results,
+)
+
+from avem_plugins import taskdata
+
+if TYPE_CHECKING:
+    import datasets
+
+ROOT_ENV = "DFEW_ROOT"
+AUDIO_ENV = "DFEW_AUDIO_ROOT"
+ANNOTATIONS_ENV = "DFEW_ANNOTATIONS"
+
+#: DFEW's label ids (0 = not single-labelled, excluded).
+CLASSES: dict[int, str] = {
+    1: "happiness",
+    2: "sadness",
+    3: "neutral",
+    4: "anger",
+    5: "surprise",
+    6: "disgust",
+    7: "fear",
+}
+LABELS: list[str] = list(CLASSES.values())
+FOLDS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+def _fold_csv_name(fold: int) -> str:
+    return f"set_{fold}.csv"
+
+
+def fold_csv(fold: int, root: Path) -> Path:
+    """``test(single-labeled)/set_<fold>.csv`` under ``DFEW_ANNOTATIONS`` (a folder or the
+    CSV itself) or, when unset, anywhere under ``DFEW_ROOT``."""
+    annotations = taskdata.optional_env_path(ANNOTATIONS_ENV)
+    if annotations is not None and annotations.is_file():
+        return annotations
+    base = annotations or root
+    name = _fold_csv_name(fold)
+    candidates = sorted(
+        p for p in base.rglob(name) if p.parent.name.lower() == "test(single-labeled)"
+    )
+    if not candidates:
+        where = (
+            f"{ANNOTATIONS_ENV}={base}"
+            if annotations
+            else f"{ROOT_ENV}={base} (set {ANNOTATIONS_ENV} to elsewhere)"
+        )
+        raise taskdata.TaskDataError(
+            f"dfew fold {fold}: no 'test(single-labeled)/{name}' under {where}; "
+            "use DFEW's official EmoLabel_DataSplit folder."
+        )
+    return candidates[0]
+
+
+def read_fold(path: Path) -> list[tuple[int, str]]:
+    """``(clip id, label)`` rows of a fold CSV (columns ``video_name,label``); label 0 skipped."""
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.strip() for f in reader.fieldnames or []}
+        if not {"video_name", "label"} <= fields:
+            raise taskdata.TaskDataError(
+                f"{path}: expected columns video_name,label, got {sorted(fields)}"
+            )
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                clip, label = int(row["video_name"]), int(float(row["label"]))
+            except ValueError:
+                raise taskdata.TaskDataError(
+                    f"{path}, line {line}: video_name and label must be integers, got {row}"
+                ) from None
+            if label == 0:
+                continue
+            if label not in CLASSES:
+                raise taskdata.TaskDataError(
+                    f"{path}, line {line}: label {label} is not one of 0-7"
+                )
+            rows.append((clip, CLASSES[label]))
+    return rows
+
+
+@functools.lru_cache(maxsize=4)
+def clips_by_id(root: str) -> dict[int, Path]:
+    """Every DFEW clip under ``root`` (``part_1 ... part_11`` or any layout), by integer id."""
+    return taskdata.index_files(
+        Path(root), taskdata.VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
+    )
+
+
+def build_docs(fold: int = 1) -> list[dict[str, Any]]:
+    """The docs of one fold's test split."""
+    parser = taskdata.answer_parser()
+    root = taskdata.env_path(
+        ROOT_ENV,
+        media_root_names=("DFEW", "dfew"),
+        purpose="the DFEW clips folder (holding part_1 ... part_11)",
+    )
+    audio_root = taskdata.optional_env_dir(AUDIO_ENV)
+    clips = clips_by_id(str(root))
+    rows = []
+    for clip, label in read_fold(fold_csv(fold, root)):
+        video = clips.get(clip)
+        video_path = video if video is not None else root / "**" / f"{clip}.mp4"  # not found
+        if audio_root is not None and video is not None:
+            audio = audio_root / video.relative_to(root).with_suffix(".wav")
+        else:
+            audio = video_path
+        rows.append(
+            {
+                "id": str(clip),
+                "video_path": str(video_path),
+                "audio_path": str(audio),
+                "audio_source": "wav" if audio_root else "video_track",
+                "label": label,
+                "labels": LABELS,
+                "modality": "av",
+                "fold": fold,
+                "answer_parser": parser,
+            }
+        )
+    env_vars = (ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,)
+    return taskdata.keep_present(rows, task=f"dfew fold {fold}", env_vars=env_vars)
+
+
+def _process_docs(dataset: datasets.Dataset, *, fold: int) -> datasets.Dataset:
+    del dataset  # the placeholder the YAML loads
+    return taskdata.to_dataset(build_docs(fold), task=f"dfew fold {fold}")
+
+
+def _docs_fn(fold: int) -> Callable[[Any], Any]:
+    return functools.partial(_process_docs, fold=fold)
+
+
+process_docs_fold1 = _docs_fn(1)
+process_docs_fold2 = _docs_fn(2)
+process_docs_fold3 = _docs_fn(3)
+process_docs_fold4 = _docs_fn(4)
+process_docs_fold5 = _docs_fn(5)

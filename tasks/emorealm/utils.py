@@ -1,0 +1,347 @@
+"""EmoReAlM for lmms-eval: docs from the released questions file, prompts, scoring.
+
+No side effects at import: the questions file and clips are read when a task loads
+(``process_docs``), through the environment variables in README.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from avem_plugins import answers, metrics, taskdata
+from avem_plugins.text import strip_media_markers
+
+if TYPE_CHECKING:
+    import datasets
+
+QUESTIONS_ENV = "EMOREALM_JSON"
+VIDEO_ENV = "DFEW_ROOT"
+AUDIO_ENV = "DFEW_AUDIO_ROOT"
+HUB_DATASET = "chaubeyG/EmoReAlM"
+HUB_FILE = "emorealm_v1.json"
+
+#: The five subtasks (the ``task`` values of the released file).
+TASKS: tuple[str, ...] = (
+    "reasoning_basic_audio",
+    "reasoning_basic_video",
+    "modality_agreement",
+    "reasoning_stress_audio",
+    "reasoning_stress_video",
+)
+YES_NO_TASKS: frozenset[str] = frozenset(TASKS[2:])
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "video", "task", "question", "choices", "answer")
+#: Optional item fields that may say which kind a stress question is.
+KIND_FIELDS: tuple[str, ...] = ("stress_kind", "kind", "stress_type", "category", "type", "subtype")
+KINDS: tuple[str, ...] = ("relevant", "spurious", "hallucination")
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+def questions_file() -> Path:
+    """The questions file: ``EMOREALM_JSON``, ``$LMMS_EVAL_MEDIA_ROOT/EmoReAlM/``, or the hub."""
+    try:
+        return taskdata.env_path(
+            QUESTIONS_ENV,
+            media_root_names=(f"EmoReAlM/{HUB_FILE}", HUB_FILE),
+            purpose=f"the released {HUB_FILE} (hub dataset {HUB_DATASET})",
+            kind="file",
+        )
+    except taskdata.TaskDataError as err:
+        if os.environ.get(QUESTIONS_ENV, "").strip():
+            raise
+        try:  # online (or already cached): the released file from the hub
+            from huggingface_hub import hf_hub_download
+
+            return Path(hf_hub_download(HUB_DATASET, HUB_FILE, repo_type="dataset"))
+        except Exception as hub_err:
+            raise taskdata.TaskDataError(
+                f"{err} The hub copy ({HUB_DATASET}/{HUB_FILE}) could not be fetched either: "
+                f"{type(hub_err).__name__}."
+            ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _read_items(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, json.JSONDecodeError) as err:
+        raise taskdata.TaskDataError(f"{QUESTIONS_ENV}: cannot read {path}: {err}") from None
+    if not isinstance(data, list):
+        raise taskdata.TaskDataError(
+            f"{path}: expected a JSON list of questions, got {type(data).__name__}"
+        )
+    for i, item in enumerate(data):
+        missing = [f for f in REQUIRED_FIELDS if not isinstance(item, dict) or f not in item]
+        if missing:
+            raise taskdata.TaskDataError(f"{path}: item {i} lacks the field(s) {missing}")
+        if not isinstance(item["choices"], list) or not item["choices"]:
+            raise taskdata.TaskDataError(
+                f"{path}: item {i} (id {item['id']}): 'choices' must be a non-empty list"
+            )
+    return tuple(data)
+
+
+def load_items() -> list[dict[str, Any]]:
+    """The released questions, unchanged."""
+    path = questions_file()
+    return list(_read_items(str(path), path.stat().st_mtime))
+
+
+def stress_kind(item: dict[str, Any]) -> str | None:
+    """``relevant``/``spurious``/``hallucination`` when an item says which kind it is."""
+    for field in KIND_FIELDS:
+        value = str(item.get(field) or "").lower()
+        if "spurious" in value:
+            return "spurious"
+        if "halluc" in value:
+            return "hallucination"
+        if "relevant" in value:
+            return "relevant"
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _clips_by_id(root: str) -> dict[int, Path]:
+    return taskdata.index_files(
+        Path(root), taskdata.VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
+    )
+
+
+def _video_path(root: Path, relative: str) -> Path:
+    direct = root / relative
+    if direct.is_file():
+        return direct
+    stem = Path(relative).stem  # not at the released path: find the DFEW clip by id
+    if stem.isdigit():
+        found = _clips_by_id(str(root)).get(int(stem))
+        if found is not None:
+            return found
+    return direct
+
+
+def build_docs(task: str) -> list[dict[str, Any]]:
+    """The docs of one subtask, media resolved and checked."""
+    if task not in TASKS:
+        raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
+    parser = taskdata.answer_parser()
+    video_root = taskdata.env_path(
+        VIDEO_ENV,
+        media_root_names=("DFEW", "dfew"),
+        purpose="the DFEW clips folder (holding part_1 ... part_11)",
+    )
+    audio_root = taskdata.optional_env_dir(AUDIO_ENV)
+    rows = []
+    for item in load_items():
+        if item["task"] != task:
+            continue
+        video = _video_path(video_root, str(item["video"]))
+        audio = audio_root / Path(str(item["video"])).with_suffix(".wav") if audio_root else video
+        rows.append(
+            {
+                "id": str(item["id"]),
+                "video": str(item["video"]),
+                "task": task,
+                "question": str(item["question"]),
+                "choices": [str(c) for c in item["choices"]],
+                "answer": str(item["answer"]).strip().upper(),
+                "video_path": str(video),
+                "audio_path": str(audio),
+                "audio_source": "wav" if audio_root else "video_track",
+                "stress_kind": stress_kind(item),
+                "answer_parser": parser,
+            }
+        )
+    env_vars = (VIDEO_ENV, AUDIO_ENV) if audio_root else (VIDEO_ENV,)
+    return taskdata.keep_present(rows, task=f"emorealm_{task}", env_vars=env_vars)
+
+
+def _process_docs(dataset: datasets.Dataset, *, task: str) -> datasets.Dataset:
+    del dataset  # the placeholder the YAML loads
+    return taskdata.to_dataset(build_docs(task), task=f"emorealm_{task}")
+
+
+def _docs_fn(task: str) -> Callable[[Any], Any]:
+    fn = functools.partial(_process_docs, task=task)
+    fn.__doc__ = f"``process_docs`` of emorealm_{task}."  # type: ignore[attr-defined]
+    return fn
+
+
+process_docs_reasoning_basic_audio = _docs_fn("reasoning_basic_audio")
+process_docs_reasoning_basic_video = _docs_fn("reasoning_basic_video")
+process_docs_modality_agreement = _docs_fn("modality_agreement")
+process_docs_reasoning_stress_audio = _docs_fn("reasoning_stress_audio")
+process_docs_reasoning_stress_video = _docs_fn("reasoning_stress_video")
+
+
+# --- prompts ---------------------------------------------------------------------------
+
+
+def doc_to_text(
+    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
+) -> str:
+    """``question + " " + " ".join(choices)`` (as in the paper) plus the short-answer instruction."""
+    kwargs = lmms_eval_specific_kwargs or {}
+    body = strip_media_markers(doc["question"]) + " " + " ".join(doc["choices"])
+    return f"{kwargs.get('pre_prompt', '')}{body}{kwargs.get('post_prompt', '')}"
+
+
+def doc_to_visual(doc: dict[str, Any]) -> list[str]:
+    """The clip (and a separate 16 kHz wav when ``DFEW_AUDIO_ROOT`` is set)."""
+    return taskdata.media_visuals(doc)
+
+
+def doc_to_messages(
+    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
+) -> list[dict]:
+    """One user turn: video, audio and the question as separate content items."""
+    return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+
+def score(doc: dict[str, Any], answer: str, parser: str | None = None) -> dict[str, Any]:
+    """One answer's record: correctness, parse status, and for yes/no tasks the Yes/No facts."""
+    parser = parser or doc.get("answer_parser") or "robust"
+    gold = doc["answer"]
+    options = answers.choice_map(doc["choices"])
+    if parser == "compat":
+        correct = answers.compat_is_correct(answer, gold)
+        status = (
+            "empty"
+            if not (answer or "").strip()
+            else ("ok" if answers.compat_letters(answer, doc["choices"]) else "unparsed")
+        )
+        picked = None
+    else:
+        parsed = answers.parse_choice(answer, doc["choices"])
+        correct, status, picked = parsed.letter == gold, parsed.status, parsed.letter
+    record: dict[str, Any] = {
+        "id": doc["id"],
+        "correct": bool(correct),
+        "status": status,
+        "parser": parser,
+        "missing_media_count": int(doc.get("missing_media_count", 0)),
+        "kind": doc.get("stress_kind"),
+        "gold_yes": None,
+        "answered_yes": None,
+    }
+    if doc["task"] in YES_NO_TASKS:
+        gold_yes = answers.yes_no_value(options.get(gold, ""))
+        if gold_yes is None:
+            raise ValueError(
+                f"emorealm item {doc['id']}: gold option {gold} is neither Yes nor No: {doc['choices']}"
+            )
+        record["gold_yes"] = gold_yes
+        if parser == "compat":  # the authors count a wrong answer on a gold-No item as a "yes"
+            record["answered_yes"] = correct == gold_yes
+        else:
+            record["answered_yes"] = answers.yes_no_value(options[picked]) if picked else None
+    return record
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """Per-sample values for every metric in the YAML."""
+    record = score(doc, results[0] if results else "")
+    out: dict[str, Any] = {"accuracy": float(record["correct"])}
+    for name in (
+        "unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser",
+    ):  # fmt: skip
+        out[name] = record
+    if doc["task"] in YES_NO_TASKS:
+        for name in (
+            "paper_precision_yes_acc", "paper_recall_no_acc", "paper_f1_yes_no", "yes_rate",
+            "relevant_acc", "spurious_acc", "hallucination_acc",
+        ):  # fmt: skip
+            out[name] = record
+    return out
+
+
+def _paper(items: list[dict[str, Any]]) -> metrics.PaperYesNoScores:
+    gold = [bool(r["gold_yes"]) for r in items]
+    if items and items[0]["parser"] == "compat":
+        n_yes = sum(gold)
+        yes_correct = sum(r["correct"] for r in items if r["gold_yes"])
+        no_correct = sum(r["correct"] for r in items if not r["gold_yes"])
+        return metrics.paper_yes_no_from_counts(
+            n=len(items),
+            correct=yes_correct + no_correct,
+            n_yes=n_yes,
+            yes_correct=yes_correct,
+            n_no=len(items) - n_yes,
+            no_correct=no_correct,
+            answered_yes=yes_correct + (len(items) - n_yes - no_correct),
+        )
+    return metrics.paper_yes_no_scores(gold, [r["answered_yes"] for r in items])
+
+
+def aggregate_paper_precision_yes_acc(items: list[dict[str, Any]]) -> float:
+    """The paper's "precision": accuracy on gold-Yes items."""
+    return _paper(items).precision_yes_acc
+
+
+def aggregate_paper_recall_no_acc(items: list[dict[str, Any]]) -> float:
+    """The paper's "recall": accuracy on gold-No items."""
+    return _paper(items).recall_no_acc
+
+
+def aggregate_paper_f1_yes_no(items: list[dict[str, Any]]) -> float:
+    """The paper's "F1": harmonic mean of its precision and recall."""
+    return _paper(items).f1
+
+
+def aggregate_yes_rate(items: list[dict[str, Any]]) -> float:
+    """Fraction of items answered Yes."""
+    return _paper(items).yes_rate
+
+
+def _kind_acc(items: list[dict[str, Any]], kind: str) -> float | None:
+    chosen = [r["correct"] for r in items if r["kind"] == kind]
+    return sum(chosen) / len(chosen) if chosen else None
+
+
+def aggregate_relevant_acc(items: list[dict[str, Any]]) -> float | None:
+    """Accuracy on stress items whose cue is present and relevant (``None``: no such items)."""
+    return _kind_acc(items, "relevant")
+
+
+def aggregate_spurious_acc(items: list[dict[str, Any]]) -> float | None:
+    """Accuracy on spurious-cue items (``None`` when no item says it is one)."""
+    return _kind_acc(items, "spurious")
+
+
+def aggregate_hallucination_acc(items: list[dict[str, Any]]) -> float | None:
+    """Accuracy on hallucinated-cue items (``None`` when no item says it is one)."""
+    return _kind_acc(items, "hallucination")
+
+
+def aggregate_unparsed_count(items: list[dict[str, Any]]) -> int:
+    """Answers naming no option (empty ones included); scored as wrong."""
+    return sum(r["status"] != "ok" for r in items)
+
+
+def aggregate_unparsed_rate(items: list[dict[str, Any]]) -> float:
+    """:func:`aggregate_unparsed_count` over the number of answers."""
+    return aggregate_unparsed_count(items) / len(items) if items else 0.0
+
+
+def aggregate_empty_count(items: list[dict[str, Any]]) -> int:
+    """Blank answers (a subset of the unparsed ones)."""
+    return sum(r["status"] == "empty" for r in items)
+
+
+def aggregate_missing_media_count(items: list[dict[str, Any]]) -> int:
+    """Items left out for missing media (only with ``AVEM_ALLOW_MISSING_MEDIA=1``)."""
+    return max((r["missing_media_count"] for r in items), default=0)
+
+
+def aggregate_answer_parser(items: list[dict[str, Any]]) -> str:
+    """Which answer parser scored this run (``robust`` or ``compat``)."""
+    return ",".join(sorted({r["parser"] for r in items})) or "robust"

@@ -1,0 +1,139 @@
+"""RAVDESS for lmms-eval: files found recursively, labels from their names.
+
+No side effects at import: files are listed when a task loads (``RAVDESS_ROOT``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
+    aggregate_answer_parser,
+    aggregate_confusion_matrix,
+    aggregate_dropped_count,
+    aggregate_empty_count,
+    aggregate_macro_f1,
+    aggregate_missing_media_count,
+    aggregate_uar,
+    aggregate_unparsed_count,
+    aggregate_unparsed_rate,
+    aggregate_war,
+    doc_to_messages,
+    doc_to_text,
+    doc_to_visual,
+    process_results,
+)
+
+from avem_plugins import taskdata
+
+if TYPE_CHECKING:
+    import datasets
+
+ROOT_ENV = "RAVDESS_ROOT"
+
+#: Emotion codes (third field of a file name).
+EMOTIONS: dict[str, str] = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happiness",
+    "04": "sadness",
+    "05": "anger",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprise",
+}
+LABELS_8: list[str] = list(EMOTIONS.values())
+#: The paper's protocol drops calm.
+LABELS_7: list[str] = [label for label in LABELS_8 if label != "calm"]
+
+#: ``modality`` -> (file-name prefix ``modality-channel``, suffix).
+SOURCES: dict[str, tuple[str, str]] = {
+    "av": ("01-01", ".mp4"),  # audio-visual speech
+    "audio": ("03-01", ".wav"),  # audio-only speech
+}
+
+
+def parse_name(name: str) -> dict[str, str] | None:
+    """The seven fields of a RAVDESS file name, or ``None`` for another name.
+
+    >>> parse_name("03-01-05-01-02-01-12.wav")["emotion"]
+    'anger'
+    """
+    parts = Path(name).stem.split("-")
+    if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
+        return None
+    if parts[2] not in EMOTIONS:
+        return None
+    keys = ("modality", "channel", "emotion_code", "intensity", "statement", "repetition", "actor")
+    fields = dict(zip(keys, parts, strict=True))
+    fields["emotion"] = EMOTIONS[parts[2]]
+    return fields
+
+
+def find_files(root: Path, modality: str) -> list[Path]:
+    """The speech files of one modality under ``root`` (``Actor_NN/`` folders or flat)."""
+    prefix, suffix = SOURCES[modality]
+    files = taskdata.index_files(
+        root,
+        (suffix,),
+        key=lambda p: p.name if p.name.startswith(prefix + "-") and parse_name(p.name) else None,
+    )
+    return [files[k] for k in sorted(files)]
+
+
+def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
+    """The docs of one variant: ``modality`` ``av`` or ``audio``, 7 (calm dropped) or 8 classes."""
+    if modality not in SOURCES or classes not in (7, 8):
+        raise ValueError(f"unknown RAVDESS variant modality={modality!r} classes={classes}")
+    parser = taskdata.answer_parser()
+    root = taskdata.env_path(
+        ROOT_ENV, media_root_names=("RAVDESS", "ravdess"), purpose="your RAVDESS folder"
+    )
+    labels = LABELS_7 if classes == 7 else LABELS_8
+    files = find_files(root, modality)
+    if not files:
+        prefix, suffix = SOURCES[modality]
+        raise taskdata.TaskDataError(
+            f"ravdess: no {prefix}-*{suffix} files under {ROOT_ENV}={root} "
+            "(RAVDESS's Actor_NN folders, or the files in one folder)"
+        )
+    rows = []
+    for path in files:
+        label = parse_name(path.name)["emotion"]  # type: ignore[index]
+        if label not in labels:
+            continue
+        rows.append(
+            {
+                "id": path.stem,
+                "video_path": str(path) if modality == "av" else "",
+                "audio_path": str(path),
+                "audio_source": "video_track" if modality == "av" else "wav",
+                "label": label,
+                "labels": labels,
+                "modality": modality,
+                "answer_parser": parser,
+            }
+        )
+    return taskdata.keep_present(
+        rows, task=f"ravdess ({modality}, {classes} classes)", env_vars=(ROOT_ENV,)
+    )
+
+
+def _process_docs(dataset: datasets.Dataset, *, modality: str, classes: int) -> datasets.Dataset:
+    del dataset  # the placeholder the YAML loads
+    return taskdata.to_dataset(
+        build_docs(modality, classes), task=f"ravdess ({modality}, {classes} classes)"
+    )
+
+
+def _docs_fn(modality: str, classes: int) -> Callable[[Any], Any]:
+    return functools.partial(_process_docs, modality=modality, classes=classes)
+
+
+process_docs_av_7class = _docs_fn("av", 7)
+process_docs_av_8class = _docs_fn("av", 8)
+process_docs_audio_7class = _docs_fn("audio", 7)
+process_docs_audio_8class = _docs_fn("audio", 8)

@@ -1,0 +1,88 @@
+"""Locating user data: env vars, the media-root fallback, the missing-media policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from avem_plugins import taskdata
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch):
+    for var in (
+        "MY_ROOT",
+        "LMMS_EVAL_MEDIA_ROOT",
+        "AVEM_ALLOW_MISSING_MEDIA",
+        "AVEM_ANSWER_PARSER",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_env_path_and_fallback(tmp_path, monkeypatch):
+    with pytest.raises(
+        taskdata.TaskDataError,
+        match=r"MY_ROOT is not set: set MY_ROOT to the data \(or provide \$LMMS_EVAL_MEDIA_ROOT/Data\)",
+    ):
+        taskdata.env_path("MY_ROOT", media_root_names=("Data",), purpose="the data")
+    (tmp_path / "Data").mkdir()
+    monkeypatch.setenv("LMMS_EVAL_MEDIA_ROOT", str(tmp_path))
+    assert (
+        taskdata.env_path("MY_ROOT", media_root_names=("Data",), purpose="x") == tmp_path / "Data"
+    )
+    monkeypatch.setenv("MY_ROOT", str(tmp_path / "nope"))
+    with pytest.raises(taskdata.TaskDataError, match=r"MY_ROOT=.*nope is not an existing folder"):
+        taskdata.env_path("MY_ROOT", media_root_names=("Data",), purpose="x")
+
+
+def test_keep_present_lists_count_and_first_paths(tmp_path, monkeypatch):
+    rows = [{"video_path": str(tmp_path / f"{i}.mp4"), "audio_path": ""} for i in range(8)]
+    (tmp_path / "0.mp4").touch()
+    monkeypatch.setenv("MY_ROOT", str(tmp_path))
+    with pytest.raises(taskdata.MissingMediaError) as err:
+        taskdata.keep_present([dict(r) for r in rows], task="t", env_vars=("MY_ROOT",))
+    text = str(err.value)
+    assert text.startswith(f"t: 7 of 8 items have missing media files under MY_ROOT={tmp_path}: ")
+    assert "1.mp4" in text and "5.mp4" in text and "6.mp4" not in text and "(and 2 more)" in text
+    monkeypatch.setenv("AVEM_ALLOW_MISSING_MEDIA", "1")
+    kept = taskdata.keep_present([dict(r) for r in rows], task="t", env_vars=("MY_ROOT",))
+    assert kept == [{**rows[0], "missing_media_count": 7}]
+
+
+def test_nothing_present_is_an_error_even_when_allowed(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVEM_ALLOW_MISSING_MEDIA", "1")
+    with pytest.raises(taskdata.MissingMediaError, match="no item has its media"):
+        taskdata.keep_present(
+            [{"video_path": str(tmp_path / "x.mp4")}], task="t", env_vars=("MY_ROOT",)
+        )
+
+
+def test_index_files_first_duplicate_wins(tmp_path):
+    for rel in ("b/1.mp4", "a/1.mp4", "a/2.MP4", "a/3.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).touch()
+    found = taskdata.index_files(tmp_path, (".mp4",))
+    assert found == {"1": tmp_path / "a/1.mp4", "2": tmp_path / "a/2.MP4"}
+
+
+def test_media_items():
+    doc = {"video_path": "v.mp4", "audio_path": "v.mp4"}
+    assert taskdata.media_visuals(doc) == ["v.mp4"]
+    assert taskdata.media_visuals({"video_path": "v.mp4", "audio_path": "a.wav"}) == [
+        "v.mp4",
+        "a.wav",
+    ]
+    assert taskdata.media_messages(doc, "q") == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video", "url": "v.mp4"},
+                {"type": "audio", "url": "v.mp4"},
+                {"type": "text", "text": "q"},
+            ],
+        }
+    ]
+
+
+def test_empty_task_is_an_error():
+    with pytest.raises(taskdata.TaskDataError, match="no items"):
+        taskdata.to_dataset([], task="t")
