@@ -61,7 +61,10 @@ class Media:
     ``frames`` is ``(T, H, W, 3)`` uint8; ``audio`` is mono float32 at ``sample_rate``.
     ``audio_in_video`` says the audio is the video's own track (some families, such as
     Qwen-Omni, interleave such audio with the video tokens). ``key`` identifies the media
-    (e.g. the resolved path) so shared media can be encoded once.
+    (e.g. the resolved path) so shared media can be encoded once. ``frame_rate`` is the
+    rate of the *sampled* frames (``len(frames) / clip seconds``) for families that place
+    frames in time (Qwen-Omni's TMRoPE); ``None`` lets the adapter derive it from the
+    clip's own audio track, or use the processor's default.
     """
 
     frames: np.ndarray | None = None
@@ -69,15 +72,22 @@ class Media:
     sample_rate: int = 16000
     audio_in_video: bool = False
     key: str | None = None
+    frame_rate: float | None = None
 
 
 @dataclass
 class Example:
-    """One prompt with its media, and the response for training rows."""
+    """One prompt with its media, and the response for training rows.
+
+    ``id`` names the example in error messages (a doc id, a data row); ``system`` is an
+    optional system prompt placed before the user turn.
+    """
 
     prompt: str
     media: Media = field(default_factory=Media)
     response: str | None = None
+    id: str | None = None
+    system: str | None = None
 
 
 @dataclass
@@ -102,6 +112,17 @@ class ModelAdapter(ABC):
     name: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]] = ()
     modalities: ClassVar[frozenset[str]] = frozenset(MEDIA_MODALITIES)
+    #: A generic adapter sets this so that, under ``adapter=auto``, a family's own
+    #: adapter matching the same config is preferred.
+    fallback: ClassVar[bool] = False
+
+    def __init__(self, **options: Any) -> None:
+        """Adapters with options (e.g. a video pixel budget) override this; the base has none."""
+        if options:
+            raise AdapterError(
+                f"adapter {getattr(self, 'name', type(self).__name__)!r} takes no options; "
+                f"got {sorted(options)}"
+            )
 
     @classmethod
     def matches(cls, config: Any) -> bool:
@@ -162,10 +183,56 @@ class ModelAdapter(ABC):
         """Decode generated token ids (prompt already removed) to strings."""
         return processor.batch_decode(token_ids, skip_special_tokens=True)
 
+    # -- Optional: model inputs and encode-once (see :mod:`avem_plugins.encoding`). --------
+    # The defaults below are correct for any family; adapters that can reuse media
+    # encodings (the Qwen-Omni ones) override ``encode_media`` and ``forward_logps``.
+
+    #: Keys of :meth:`training_rows` that are bookkeeping, not model inputs.
+    row_only_keys: ClassVar[tuple[str, ...]] = ("completion_mask",)
+
+    def model_inputs(self, rows: dict[str, Any]) -> dict[str, Any]:
+        """The model's keyword arguments in ``rows`` (drops e.g. ``completion_mask``)."""
+        return {k: v for k, v in rows.items() if k not in self.row_only_keys}
+
+    def encoder_modules(self, model: Any) -> dict[str, Any]:
+        """The media encoders of ``model`` by modality (``"video"``, ``"audio"``).
+
+        Used by :class:`avem_plugins.encoding.EncoderCallCounter`. The default looks for
+        the attribute names common in ``transformers`` (``visual``, ``vision_tower``,
+        ``audio_tower``, ...).
+        """
+        from avem_plugins.encoding import find_encoders
+
+        return find_encoders(model)
+
+    def encode_media(self, model: Any, rows: dict[str, Any]) -> Any:
+        """Run the media encoders once for the unique media in ``rows``.
+
+        Returns an opaque features object to pass to :meth:`forward_logps` (for any rows
+        whose media it covers: other rows of the same clips, the reference pass), or
+        ``None`` when the family cannot reuse encodings. Fallback (this base class):
+        ``None``, and :meth:`forward_logps` then runs the encoders inside the model's own
+        forward, once per call.
+        """
+        return None
+
+    def forward_logps(self, model: Any, rows: dict[str, Any], features: Any = None) -> Any:
+        """Per-token log-probabilities ``(B, T)`` of ``rows["input_ids"]``.
+
+        ``out[b, t] = log p(input_ids[b, t] | input_ids[b, :t], media)`` and ``out[:, 0] = 0``,
+        so ``(out * rows["completion_mask"]).sum(-1)`` is each row's summed response
+        log-probability. ``features`` comes from :meth:`encode_media`; the fallback (this
+        base class) ignores it and runs ``model(**model_inputs(rows))``.
+        """
+        from avem_plugins.encoding import token_logps
+
+        out = model(**self.model_inputs(rows))
+        return token_logps(out.logits, rows["input_ids"])
+
 
 def available_adapters() -> dict[str, type[ModelAdapter]]:
     """Every adapter registered by a loaded plugin, by name."""
-    from avem_plugins.plugins import load_plugins
+    from avem_plugins.manager import load_plugins
 
     found: dict[str, type[ModelAdapter]] = {}
 
@@ -187,8 +254,12 @@ def available_adapters() -> dict[str, type[ModelAdapter]]:
     return found
 
 
-def get_adapter(name: str = "auto", config: Any = None) -> ModelAdapter:
-    """An adapter by name, or the one whose ``matches(config)`` is true for ``auto``."""
+def get_adapter(name: str = "auto", config: Any = None, **options: Any) -> ModelAdapter:
+    """An adapter by name, or the one whose ``matches(config)`` is true for ``auto``.
+
+    ``options`` go to the adapter's constructor (e.g. ``video_max_pixels`` for the
+    Qwen-Omni adapters); an adapter without options rejects them.
+    """
     adapters = available_adapters()
     if name != "auto":
         if name not in adapters:
@@ -196,14 +267,16 @@ def get_adapter(name: str = "auto", config: Any = None) -> ModelAdapter:
                 f"no model adapter named {name!r}; installed: {sorted(adapters)} "
                 "(see `avem plugins`)"
             )
-        return adapters[name]()
+        return adapters[name](**options)
     if config is None:
         raise AdapterError("adapter=auto needs the model config; pass adapter=NAME instead")
     hits = [cls for cls in adapters.values() if cls.matches(config)]
+    # A family's own adapter wins over a generic fallback that also matches.
+    hits.sort(key=lambda cls: bool(getattr(cls, "fallback", False)))
     if not hits:
         raise AdapterError(
             f"no adapter matches model_type={getattr(config, 'model_type', None)!r}; "
             f"installed: {sorted(adapters)}. Pass adapter=NAME (e.g. adapter=hf_generic) "
             "or install a plugin for this family"
         )
-    return hits[0]()
+    return hits[0](**options)

@@ -1,0 +1,471 @@
+"""The ``avem_av`` lmms-eval model: any adapter-supported model, fed video *and* audio.
+
+Usage::
+
+    lmms-eval --model avem_av --model_args pretrained=Qwen/Qwen2.5-Omni-7B,modalities=av \\
+        --tasks emorealm
+
+model_args (all optional but ``pretrained``):
+
+- ``pretrained``: local path or hub id; ``adapter``: ``auto`` (from the config) or a name
+  (``avem plugins`` lists them); ``trust_remote_code`` (default false);
+- ``modalities``: ``av`` (default), ``audio``, ``video`` or ``text`` (the text-prior probe:
+  the same question with no media);
+- ``num_frames`` (8), ``sample_rate`` (16000), ``media_backend`` (auto|decord|pyav),
+  ``missing_audio`` (error|silence: what to do with a video that has no audio track);
+- ``device`` (cpu, cuda, cuda:N; default: the accelerator's device), ``dtype`` (auto,
+  float32, bfloat16, float16), ``batch_size`` (1), ``max_new_tokens`` (256);
+- ``fail_fast`` (false): re-raise the first generation error instead of counting it;
+- adapter options: ``video_min_pixels``, ``video_max_pixels``, ``system_prompt``,
+  ``interleave_audio_in_video`` (Qwen-Omni).
+
+Two classes serve the two request forms lmms-eval 0.7.3 has (it validates ``is_simple``
+against the form it resolves, so one class cannot serve both): :class:`AvemAV` (chat:
+reads ``doc_to_messages``; the default) and :class:`AvemAVSimple` (``--force_simple``:
+reads ``doc_to_text`` + ``doc_to_visual``). See :mod:`avem_plugins.lmms.requests` for the
+media convention.
+
+Errors are never silent empty answers: a request whose media cannot be decoded or whose
+generation fails gets :data:`GENERATION_ERROR` as its answer, is counted
+(:attr:`AvemAV.error_count`), logged with its task and doc id, and summarised at the end
+of each call; ``fail_fast=true`` re-raises instead.
+
+The effective modalities and adapter are logged at start (a warning when the model lacks
+a requested modality) and kept in :attr:`AvemAV.run_info` and :func:`run_info`, where
+our tasks and reports can read them (lmms-eval 0.7.3 offers models no field in the
+results file).
+
+Data parallel: under ``accelerate launch`` or ``torchrun`` each process loads its own copy
+on its own device; ``rank``, ``world_size``, ``accelerator`` and ``device`` are what
+lmms-eval's evaluator uses to shard requests and gather results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+
+from avem_plugins.adapters import Example, Media, get_adapter, parse_modalities
+from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
+
+logger = logging.getLogger(__name__)
+
+#: The answer of a request that failed (counted and logged). It has no standalone letter
+#: and no emotion word, so answer parsers score it as unparseable, never as a choice.
+GENERATION_ERROR = "<avem_av generation error>"
+
+_RUN_INFO: dict[str, Any] = {}
+
+
+def run_info() -> dict[str, Any]:
+    """What the last ``avem_av`` model of this process used (adapter, modalities, ...)."""
+    return dict(_RUN_INFO)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class AvemAV(lmms):
+    """The chat form of ``avem_av`` (reads the task's ``doc_to_messages``)."""
+
+    is_simple = False
+
+    def __init__(
+        self,
+        pretrained: str,
+        adapter: str = "auto",
+        modalities: str = "av",
+        num_frames: int = 8,
+        sample_rate: int = 16000,
+        device: str | None = None,
+        dtype: str = "auto",
+        batch_size: int | str = 1,
+        max_new_tokens: int = 256,
+        trust_remote_code: bool | str = False,
+        fail_fast: bool | str = False,
+        media_backend: str = "auto",
+        missing_audio: str = "error",
+        video_min_pixels: int | None = None,
+        video_max_pixels: int | None = None,
+        system_prompt: str | None = None,
+        interleave_audio_in_video: bool | str | None = None,
+        max_batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if kwargs:
+            raise TypeError(
+                f"avem_av got unknown model_args {sorted(kwargs)}; see "
+                "`python -c 'import avem_plugins.lmms.model as m; help(m)'`"
+            )
+        import torch
+        from accelerate import Accelerator
+        from transformers import AutoConfig
+
+        self.requested = parse_modalities(modalities)
+        self.num_frames = int(num_frames)
+        self.sample_rate = int(sample_rate)
+        self.batch_size_per_gpu = _batch_size(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.fail_fast = _as_bool(fail_fast)
+        self.media_backend = media_backend
+        self.missing_audio = missing_audio
+        self.error_count = 0
+        self.errors: list[dict[str, Any]] = []
+
+        self.accelerator = Accelerator()
+        self._rank = self.accelerator.process_index
+        self._world_size = self.accelerator.num_processes
+        self._device = self._pick_device(device, torch)
+
+        remote = _as_bool(trust_remote_code)
+        config = AutoConfig.from_pretrained(pretrained, trust_remote_code=remote)
+        options: dict[str, Any] = {}
+        for key, value in (
+            ("video_min_pixels", video_min_pixels),
+            ("video_max_pixels", video_max_pixels),
+            ("system_prompt", system_prompt),
+            ("interleave_audio_in_video", interleave_audio_in_video),
+        ):
+            if value is not None:
+                options[key] = value
+        self.adapter = get_adapter(adapter, config, **options)
+        loaded = self.adapter.load(
+            pretrained, dtype=dtype, device=str(self._device), trust_remote_code=remote
+        )
+        self._model, self.processor = loaded.model, loaded.processor
+        self._tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self._config = self._model.config
+        self.modalities = self.adapter.effective_modalities(self.requested)
+        self.run_info = {
+            "model": "avem_av",
+            "pretrained": str(pretrained),
+            "adapter": self.adapter.name,
+            "requested_modalities": sorted(self.requested),
+            "modalities": sorted(self.modalities),
+            "num_frames": self.num_frames,
+            "sample_rate": self.sample_rate,
+            "device": str(self._device),
+            "world_size": self._world_size,
+        }
+        _RUN_INFO.clear()
+        _RUN_INFO.update(self.run_info)
+        if self.rank == 0:
+            missing = self.requested - self.modalities
+            if missing:
+                logger.warning(
+                    "avem_av: %s cannot take %s; running with modalities=%s instead of %s",
+                    pretrained,
+                    sorted(missing),
+                    ",".join(sorted(self.modalities)) or "text",
+                    ",".join(sorted(self.requested)) or "text",
+                )
+            logger.info("avem_av run info: %s", json.dumps(self.run_info))
+
+    # ------------------------------------------------------------------ lmms-eval API
+
+    @classmethod
+    def create_from_arg_string(
+        cls, arg_string: str, additional_config: dict[str, Any] | None = None
+    ) -> AvemAV:
+        """Like lmms-eval's, but ``model_args`` win over the CLI's defaults.
+
+        lmms-eval always passes ``--batch_size`` (default 1) and ``--device``; giving the
+        same key in ``model_args`` would otherwise be a duplicate-argument error.
+        """
+        from lmms_eval import utils
+
+        args = utils.simple_parse_args_string(arg_string)
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        for key in list(extra):
+            if key in args:
+                extra.pop(key)
+        return cls(**args, **extra)
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_size_per_gpu
+
+    @property
+    def device(self) -> Any:
+        return self._device
+
+    @property
+    def eot_token_id(self) -> int | None:
+        return self._tokenizer.eos_token_id
+
+    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+        raise NotImplementedError(
+            "avem_av implements generate_until only; use a generation task (output_type: "
+            "generate_until)"
+        )
+
+    def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
+        raise NotImplementedError("avem_av does not implement multi-round generation")
+
+    def parse_request(self, index: int, request: Instance) -> AVRequest:
+        """One lmms-eval request as an :class:`AVRequest` (chat form)."""
+        return from_chat(index, request.args, self.task_dict)
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        """Answer ``requests`` in batches; failures are counted, logged and marked."""
+        from tqdm import tqdm
+
+        parsed = [self.parse_request(i, r) for i, r in enumerate(requests)]
+        answers: list[str | None] = [None] * len(parsed)
+        groups: dict[str, list[AVRequest]] = defaultdict(list)
+        for req in parsed:
+            if req.error is not None:
+                answers[req.index] = self._fail(req, req.error)
+            else:
+                groups[req.group_key(self.modalities)].append(req)
+        bar = tqdm(total=len(parsed), disable=self.rank != 0, desc="avem_av responding")
+        bar.update(sum(a is not None for a in answers))
+        errors_before = self.error_count
+        for key in sorted(groups):
+            members = groups[key]
+            for start in range(0, len(members), self.batch_size):
+                batch = members[start : start + self.batch_size]
+                for req, text in zip(batch, self._answer_batch(batch), strict=True):
+                    answers[req.index] = text
+                    self.cache_hook.add_partial(
+                        "generate_until", (req.prompt, req.gen_kwargs), text
+                    )
+                bar.update(len(batch))
+        bar.close()
+        failed = self.error_count - errors_before
+        if failed:
+            logger.error(
+                "avem_av: %d of %d requests failed on rank %d and were answered %r "
+                "(see the errors above; fail_fast=true stops at the first)",
+                failed,
+                len(parsed),
+                self.rank,
+                GENERATION_ERROR,
+            )
+        return [a if a is not None else GENERATION_ERROR for a in answers]
+
+    # ------------------------------------------------------------------ internals
+
+    def _pick_device(self, device: str | None, torch: Any) -> Any:
+        if device in (None, "", "auto"):
+            return self.accelerator.device
+        dev = torch.device(device)
+        if dev.type == "cuda" and dev.index is None and self._world_size > 1:
+            return torch.device(f"cuda:{self.accelerator.local_process_index}")
+        return dev
+
+    def _fail(self, req: AVRequest, message: str) -> str:
+        self.error_count += 1
+        self.errors.append({"task": req.task, "doc_id": req.doc_id, "error": message})
+        logger.error("avem_av: %s failed: %s", req.label, message)
+        return GENERATION_ERROR
+
+    def _answer_batch(self, batch: list[AVRequest]) -> list[str]:
+        examples: list[Example | None] = []
+        for req in batch:
+            try:
+                examples.append(self._example(req))
+            except Exception as err:
+                if self.fail_fast:
+                    raise
+                examples.append(None)
+                self._fail(req, f"{type(err).__name__}: {err}")
+        good = [(req, ex) for req, ex in zip(batch, examples, strict=True) if ex is not None]
+        out = {req.index: GENERATION_ERROR for req in batch}
+        if not good:
+            return [out[req.index] for req in batch]
+        try:
+            texts = self._generate([ex for _, ex in good], good[0][0].gen_kwargs)
+            for (req, _), text in zip(good, texts, strict=True):
+                out[req.index] = text
+        except Exception as err:
+            if self.fail_fast:
+                raise
+            if len(good) == 1:
+                self._fail(good[0][0], f"{type(err).__name__}: {err}")
+            else:  # isolate the failing request(s)
+                for req, ex in good:
+                    try:
+                        out[req.index] = self._generate([ex], req.gen_kwargs)[0]
+                    except Exception as one:
+                        self._fail(req, f"{type(one).__name__}: {one}")
+        return [out[req.index] for req in batch]
+
+    def _example(self, req: AVRequest) -> Example:
+        return Example(
+            prompt=req.prompt,
+            media=self._media(req),
+            id=f"{req.task}/{req.doc_id}",
+            system=req.system,
+        )
+
+    def _media(self, req: AVRequest) -> Media:
+        from avem_plugins.media import decode_clip, media_seconds
+
+        want_video = "video" in self.modalities and req.video is not None
+        want_audio = "audio" in self.modalities and (
+            req.audio is not None or (req.audio_from_video and req.video is not None)
+        )
+        if not (want_video or want_audio):
+            return Media(sample_rate=self.sample_rate)
+        frames, audio_array = None, None
+        video_path = req.video if isinstance(req.video, str) else None
+        if req.video is not None and not isinstance(req.video, str):  # an in-memory array
+            frames = _sample_frames(req.video, self.num_frames) if want_video else None
+        if isinstance(req.audio, dict):  # lmms-eval's {"array", "sampling_rate"}
+            audio_array = _resample(
+                req.audio["array"], req.audio["sampling_rate"], self.sample_rate
+            )
+        audio_path = req.audio if isinstance(req.audio, str) else None
+        media = Media(sample_rate=self.sample_rate)
+        needs_file_video = want_video and video_path is not None
+        needs_file_audio = want_audio and audio_array is None
+        if needs_file_video or needs_file_audio:
+            clip = decode_clip(
+                video_path,
+                audio_path,
+                num_frames=self.num_frames,
+                sample_rate=self.sample_rate,
+                want_video=needs_file_video,
+                want_audio=needs_file_audio,
+                backend=self.media_backend,
+                missing_audio=self.missing_audio,
+            )
+            media = clip.to_media()
+        if frames is not None:
+            media = replace(media, frames=frames)
+        if audio_array is not None:
+            media = replace(media, audio=audio_array, audio_in_video=False)
+        if media.frames is not None and video_path is not None:
+            seconds = media_seconds(video_path)
+            if seconds:
+                media = replace(media, frame_rate=len(media.frames) / seconds)
+        return media
+
+    def _generate(self, examples: list[Example], gen_kwargs: dict[str, Any]) -> list[str]:
+        import torch
+
+        inputs = self.adapter.generation_inputs(
+            self.processor, examples, modalities=self.modalities
+        )
+        inputs = inputs.to(self.device)
+        dtype = getattr(self.model, "dtype", None)
+        for key, value in list(inputs.items()):
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and dtype:
+                inputs[key] = value.to(dtype)
+        kwargs = dict(gen_kwargs)
+        until = kwargs.pop("until", None)
+        until = [until] if isinstance(until, str) else list(until or [])
+        temperature = float(kwargs.pop("temperature", 0) or 0)
+        top_p = kwargs.pop("top_p", None)
+        generate_kwargs: dict[str, Any] = {
+            "max_new_tokens": int(kwargs.pop("max_new_tokens", self.max_new_tokens)),
+            "num_beams": int(kwargs.pop("num_beams", 1) or 1),
+            "do_sample": temperature > 0,
+            "eos_token_id": self._eos_ids(),
+            "pad_token_id": self._pad_id(),
+        }
+        if temperature > 0:
+            generate_kwargs["temperature"] = temperature
+            if top_p is not None:
+                generate_kwargs["top_p"] = float(top_p)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **generate_kwargs)
+        if isinstance(output, tuple):
+            output = output[0]
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        texts = self.adapter.decode(self.processor, new_tokens)
+        return [_cut(text, until) for text in texts]
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.append(configured)
+        elif configured:
+            ids.extend(int(i) for i in configured)
+        tok = self._tokenizer
+        if tok.eos_token_id is not None:
+            ids.append(int(tok.eos_token_id))
+        im_end = (
+            tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else None
+        )
+        if im_end is not None:
+            ids.append(int(im_end))
+        return list(dict.fromkeys(ids))
+
+    def _pad_id(self) -> int | None:
+        tok = self._tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+class AvemAVSimple(AvemAV):
+    """The simple form of ``avem_av`` (``--force_simple``: ``doc_to_text`` + ``doc_to_visual``)."""
+
+    is_simple = True
+
+    def parse_request(self, index: int, request: Instance) -> AVRequest:
+        return from_simple(index, request.args, self.task_dict)
+
+
+def _batch_size(value: int | str) -> int:
+    """``N``; lmms-eval's ``auto``/``auto:N`` (no automatic search here) mean 1 / ``N``."""
+    text = str(value).strip().lower()
+    if text.startswith("auto"):
+        _, _, n = text.partition(":")
+        logger.info("avem_av: batch_size=%s has no automatic search; using %s", value, n or 1)
+        return max(1, int(n or 1))
+    return max(1, int(text))
+
+
+def _cut(text: str, until: list[str]) -> str:
+    for stop in until:
+        if stop:
+            text = text.split(stop, 1)[0]
+    return text
+
+
+def _sample_frames(video: Any, num_frames: int) -> Any:
+    import numpy as np
+
+    from avem_plugins.media import sample_indices
+
+    array = np.asarray(video)
+    return array[sample_indices(len(array), num_frames)]
+
+
+def _resample(audio: Any, rate: int, target: int) -> Any:
+    import numpy as np
+
+    array = np.asarray(audio, dtype=np.float32)
+    if array.ndim > 1:
+        array = array.mean(axis=-1 if array.shape[-1] <= 8 else 0)
+    if int(rate) == int(target):
+        return array
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(target))
+    return resample_poly(array, int(target) // g, int(rate) // g).astype(np.float32)
