@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${AVEM_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 
-stamp_of() { cat "$root/requirements/test.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1; }
+stamp_of() { cat "$root/requirements/test.txt" "$root/pyproject.toml" "$root/setup.py" | sha256sum | cut -d' ' -f1; }
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "[bootstrap] creating $venv with $($python --version 2>&1)"

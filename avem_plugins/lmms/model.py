@@ -47,6 +47,7 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lmms_eval.api.instance import Instance
@@ -67,6 +68,38 @@ _RUN_INFO: dict[str, Any] = {}
 def run_info() -> dict[str, Any]:
     """What the last ``avem_av`` model of this process used (adapter, modalities, ...)."""
     return dict(_RUN_INFO)
+
+
+def resolve_peft(pretrained: str, peft: str | None) -> tuple[str, str | None]:
+    """``(base model, LoRA adapter dir)``: ``pretrained`` may itself be a PEFT adapter folder.
+
+    A folder with ``adapter_config.json`` and no ``config.json`` (what ``trl dpo`` /
+    ``avem dpo`` write with LoRA) names its base in ``base_model_name_or_path``; an explicit
+    ``peft=DIR`` model argument is applied on top of ``pretrained``.
+    """
+    folder = Path(pretrained)
+    if (
+        peft is None
+        and (folder / "adapter_config.json").is_file()
+        and not (folder / "config.json").is_file()
+    ):
+        base = json.loads((folder / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path"
+        )
+        if not base:
+            raise ValueError(
+                f"{folder / 'adapter_config.json'} has no base_model_name_or_path; pass "
+                "pretrained=BASE,peft=ADAPTER_DIR"
+            )
+        return str(base), str(folder)
+    return pretrained, peft
+
+
+def merge_peft(model: Any, adapter_dir: str) -> Any:
+    """Apply a LoRA adapter and merge it into the weights (faster generation)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter_dir).merge_and_unload().eval()
 
 
 def _as_bool(value: Any) -> bool:
@@ -100,6 +133,7 @@ class AvemAV(lmms):
         system_prompt: str | None = None,
         interleave_audio_in_video: bool | str | None = None,
         max_batch_size: int | None = None,
+        peft: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -129,6 +163,7 @@ class AvemAV(lmms):
         self._device = self._pick_device(device, torch)
 
         remote = _as_bool(trust_remote_code)
+        pretrained, peft = resolve_peft(pretrained, peft)
         config = AutoConfig.from_pretrained(pretrained, trust_remote_code=remote)
         options: dict[str, Any] = {}
         for key, value in (
@@ -144,12 +179,15 @@ class AvemAV(lmms):
             pretrained, dtype=dtype, device=str(self._device), trust_remote_code=remote
         )
         self._model, self.processor = loaded.model, loaded.processor
+        if peft:
+            self._model = merge_peft(self._model, peft)
         self._tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self._config = self._model.config
         self.modalities = self.adapter.effective_modalities(self.requested)
         self.run_info = {
             "model": "avem_av",
             "pretrained": str(pretrained),
+            "peft": peft,
             "adapter": self.adapter.name,
             "requested_modalities": sorted(self.requested),
             "modalities": sorted(self.modalities),

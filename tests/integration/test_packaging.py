@@ -25,7 +25,6 @@ MAPPED = {
     "recipes": "avem_plugins.recipes",
     "plugins": "avem_plugins.plugins",
 }
-SHIPPED_SUFFIXES = {".py", ".yaml", ".md"}
 
 PROBE = r"""
 import importlib, json, sys
@@ -37,7 +36,7 @@ for pkg in %(pkgs)r:
     base = Path(mod.__file__).parent
     out["files"][pkg] = sorted(
         str(p.relative_to(base)) for p in base.rglob("*")
-        if p.suffix in %(suffixes)r and "__pycache__" not in p.parts
+        if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
     )
     out.setdefault("dirs", {})[pkg] = str(base)
 import avem_plugins
@@ -47,6 +46,8 @@ out["eps"] = {g: sorted(e.name for e in entry_points(group=g))
 from avem_plugins.manager import load_plugins
 pm = load_plugins()
 out["plugins"] = sorted(pm.get_name(p) for p in pm.get_plugins())
+import sysconfig
+out["trl_hook_pth"] = (Path(sysconfig.get_paths()["purelib"]) / "avem_trl_hook.pth").is_file()
 print(json.dumps(out))
 """
 
@@ -56,7 +57,7 @@ def _source_files(folder: str) -> list[str]:
     return sorted(
         str(p.relative_to(base))
         for p in base.rglob("*")
-        if p.suffix in SHIPPED_SUFFIXES and "__pycache__" not in p.parts
+        if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
     )
 
 
@@ -114,7 +115,7 @@ def _pip(py: Path, *args: str) -> None:
 
 def _probe(py: Path, cwd: Path) -> dict:
     res = subprocess.run(
-        [str(py), "-c", PROBE % {"pkgs": list(MAPPED.values()), "suffixes": SHIPPED_SUFFIXES}],
+        [str(py), "-c", PROBE % {"pkgs": list(MAPPED.values())}],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -136,6 +137,8 @@ def _check(info: dict, expected_root: Path) -> None:
     assert "avem" in info["eps"]["pytest11"]
     assert "avem" in info["eps"]["console_scripts"]
     assert {"builtin_dirs", "qwen2_5_omni", "qwen3_omni", "hf_generic"} <= set(info["plugins"])
+    # the guarded `trl dpo --recipe` interception ships as a .pth at the site-packages root
+    assert info["trl_hook_pth"], "avem_trl_hook.pth was not installed"
 
 
 def test_wheel_in_fresh_venv(tmp_path):
