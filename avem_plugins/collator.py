@@ -1,0 +1,369 @@
+"""``DataCollatorForAVPreference``: the rows AVEm-DPO scores, built through the model adapter.
+
+For each preference sample (a normalised row, see :mod:`avem_plugins.prefs`) it builds
+
+- **media rows** ``[y_w | y_er | y_vr | y_w with the prompt-selected modality swapped]``,
+  all on the true media ``(a_w, v_w)`` except the last, which gets ``(a', v')`` (PMP,
+  :mod:`avem_plugins.mismatch`); ``y_vr`` only when the sample has ``rejected_2``, the swapped
+  row only when PMP is on and the prompt's modality is fed to the model;
+- **text-only rows** ``[y_w | y_er | y_vr]`` on the prompt with every media placeholder
+  removed (TPD), only when TPD is on.
+
+The rows of the whole batch go through :meth:`ModelAdapter.training_rows` in one call per
+kind (media / text), so every adapter works, and the adapter never truncates media tokens
+(it truncates text, or raises naming the row: rows are named ``<sample id>/<response>``).
+``media_row_sample``/``media_row_kind`` (and the ``text_`` pair) say which sample and which
+response each row is, so the trainer can score samples with and without ``rejected_2`` in
+one batch.
+
+A swapped clip is fitted to the true one's shape (audio cropped or looped to the same
+length, frames resized to the same size) so the matched and swapped rows have the same
+token layout and differ only in content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from avem_plugins.adapters import Example, Media, ModelAdapter
+from avem_plugins.media import MediaError, NoAudioStreamError
+from avem_plugins.mismatch import MismatchChoice, MismatchError, MismatchSelector
+from avem_plugins.prefs import COLUMNS
+from avem_plugins.text import strip_media_markers
+
+logger = logging.getLogger(__name__)
+
+#: Row kinds: which response of a sample a row scores.
+CHOSEN, REJECTED, REJECTED_2, CHOSEN_MISMATCHED = 0, 1, 2, 3
+KIND_NAMES: tuple[str, ...] = ("chosen", "rejected", "rejected_2", "chosen_mismatched")
+
+
+def noise_seed(seed: int, sample_id: str) -> int:
+    """The noise seed of a sample: stable across processes, runs and batch compositions."""
+    return zlib.crc32(f"{seed}:{sample_id}".encode())
+
+
+def fit_audio(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` cropped, or looped, to exactly ``length`` samples."""
+    if length <= 0:
+        return audio[:0]
+    if audio.size == 0:
+        return np.zeros(length, dtype=np.float32)
+    reps = -(-length // audio.size)
+    return np.tile(audio, reps)[:length].astype(np.float32, copy=False)
+
+
+def fit_frames(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``frames`` (T, H, W, 3) resized and re-sampled in time to the shape of ``like``."""
+    if frames.shape == like.shape:
+        return frames
+    import torch
+    import torch.nn.functional as F
+
+    t_idx = np.linspace(0, frames.shape[0] - 1, like.shape[0]).round().astype(int)
+    x = torch.from_numpy(np.ascontiguousarray(frames[t_idx])).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=like.shape[1:3], mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def same_content(a: Media, b: Media) -> bool:
+    """Whether two media carry the same frames and audio (the swap would be the identity)."""
+
+    def equal(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        return (x is None and y is None) or (
+            x is not None and y is not None and x.shape == y.shape and np.array_equal(x, y)
+        )
+
+    return equal(a.frames, b.frames) and equal(a.audio, b.audio)
+
+
+def noise_media(media: Media, seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Random frames and audio with the shapes (and audio level) of ``media``."""
+    rng = np.random.default_rng(seed)
+    frames = (
+        None if media.frames is None else rng.integers(0, 256, media.frames.shape, dtype=np.uint8)
+    )
+    audio = None
+    if media.audio is not None:
+        level = float(np.std(media.audio)) or 0.1
+        audio = np.clip(rng.normal(0.0, level, media.audio.shape), -1, 1).astype(np.float32)
+    return frames, audio
+
+
+@contextlib.contextmanager
+def naming_sample(sample_id: Any) -> Iterator[None]:
+    """Re-raise a :class:`~avem_plugins.media.MediaError` with the preference sample's id."""
+    try:
+        yield
+    except MediaError as err:
+        hint = (
+            "; give the row an 'audio' file, or train on video only with --modalities video"
+            if isinstance(err, NoAudioStreamError)
+            else ""
+        )
+        raise type(err)(err.path, f"{err.reason} (preference sample {sample_id!r}{hint})") from err
+
+
+@dataclass
+class DataCollatorForAVPreference:
+    """Collate normalised preference rows into AVEm-DPO's media and text-only rows.
+
+    Args:
+        adapter: the model family's adapter.
+        processor: the model's processor (what ``adapter.training_rows`` takes).
+        modalities: media fed to the model (restricted to what the adapter can take).
+        max_length: passed to ``training_rows`` (text is truncated, media never).
+        num_frames, sample_rate: decoding parameters.
+        text_rows: build the text-only rows (TPD on, ``gamma_tpd > 0``).
+        swap_rows: build the mismatched-input rows (PMP on, ``lambda_av > 0``).
+        rejected_2_rows: build the ``rejected_2`` rows (``beta_vr > 0``; with ``beta_vr = 0``
+            the second negative has no weight, and leaving it out gives the same loss).
+        mismatch: the selector of ``(a_l, v_l)``; default: ``auto`` with no label pool.
+        seed: seeds the noise fallback (per sample id, so identical in every process).
+        decode: ``decode_clip``-compatible callable (injectable for tests).
+        missing_audio: ``"error"`` or ``"silence"`` for clips without an audio track.
+    """
+
+    adapter: ModelAdapter
+    processor: Any
+    modalities: frozenset[str] = frozenset({"video", "audio"})
+    max_length: int | None = None
+    num_frames: int = 8
+    sample_rate: int = 16000
+    text_rows: bool = True
+    swap_rows: bool = True
+    rejected_2_rows: bool = True
+    mismatch: MismatchSelector | None = None
+    seed: int = 0
+    decode: Callable[..., Any] | None = None
+    missing_audio: str = "error"
+    _fed: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._fed = self.adapter.effective_modalities(frozenset(self.modalities))
+        dropped = set(self.modalities) - set(self._fed)
+        if dropped:
+            logger.warning(
+                "adapter %r cannot take %s: training feeds %s only",
+                self.adapter.name, sorted(dropped), sorted(self._fed) or "text",
+            )  # fmt: skip
+        if self.mismatch is None:
+            self.mismatch = MismatchSelector(source="auto", seed=self.seed, fed=self._fed)
+        if self.decode is None:
+            from avem_plugins.media import decode_clip
+
+            self.decode = decode_clip
+
+    @property
+    def fed(self) -> frozenset[str]:
+        """The media modalities that reach the model."""
+        return self._fed
+
+    # -- media -------------------------------------------------------------------------------
+
+    def _decode(
+        self, video: str | None, audio: str | None, *, want_video: bool, want_audio: bool
+    ) -> Media:
+        assert self.decode is not None
+        clip = self.decode(
+            video=video,
+            audio=audio,
+            num_frames=self.num_frames,
+            sample_rate=self.sample_rate,
+            want_video=want_video and video is not None,
+            want_audio=want_audio,
+            missing_audio=self.missing_audio,
+        )
+        return clip.to_media()
+
+    def true_media(self, sample: Mapping[str, Any]) -> Media:
+        """The sample's own ``(a_w, v_w)``, only the fed modalities."""
+        if not self._fed:
+            return Media()
+        return self._decode(
+            sample.get("video"), sample.get("audio"),
+            want_video="video" in self._fed, want_audio="audio" in self._fed,
+        )  # fmt: skip
+
+    def swapped_media(self, sample: Mapping[str, Any], own: Media, choice: MismatchChoice) -> Media:
+        """``(a', v')``: the prompt-selected modality replaced, fitted to the true media's shape."""
+        frames, audio = own.frames, own.audio
+        if choice.source == "noise":
+            noise_frames, noise_audio = noise_media(own, noise_seed(self.seed, str(sample["id"])))
+            if choice.swap_video:
+                frames = noise_frames
+            if choice.swap_audio:
+                audio = noise_audio
+        else:
+            if choice.swap_video and own.frames is not None:
+                v = self._decode(choice.video_path, None, want_video=True, want_audio=False)
+                assert v.frames is not None
+                frames = fit_frames(v.frames, own.frames)
+            if choice.swap_audio and own.audio is not None:
+                src_video, src_audio = (
+                    (choice.audio_path, None)
+                    if choice.audio_in_video
+                    else (None, choice.audio_path)
+                )
+                a = self._decode(src_video, src_audio, want_video=False, want_audio=True)
+                assert a.audio is not None
+                audio = fit_audio(a.audio, own.audio.size)
+        return Media(
+            frames=frames,
+            audio=audio,
+            sample_rate=own.sample_rate,
+            audio_in_video=own.audio_in_video,  # same token layout as the matched row
+            key=f"{own.key}|mismatch:{choice.source}:{choice.video_key()}:{choice.audio_key()}",
+            frame_rate=own.frame_rate,
+        )
+
+    def _identity_fallback(
+        self, sample: Mapping[str, Any], own: Media, choice: MismatchChoice
+    ) -> tuple[MismatchChoice, Media]:
+        """A "mismatched" clip decoded to the sample's own content: noise (auto) or an error."""
+        message = (
+            f"sample {sample['id']!r}: the mismatched input from {choice.source!r} "
+            f"({choice.video_path or choice.audio_path}) decodes to the sample's own media "
+            "(a duplicate clip?)"
+        )
+        assert self.mismatch is not None
+        if self.mismatch.source != "auto":
+            raise MismatchError(f"{message}; de-duplicate the clips or use mismatch_source=auto")
+        logger.warning("%s; using noise for this sample", message)
+        noise = MismatchChoice("noise", choice.swap_audio, choice.swap_video)
+        self.mismatch.counts[choice.source] -= 1
+        self.mismatch.counts["noise"] += 1
+        return noise, self.swapped_media(sample, own, noise)
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def _uniform_layout(self, examples: list[Example]) -> list[Example]:
+        """Feed every clip's track as a separate audio item if the batch mixes layouts.
+
+        Families that interleave a video's own audio track with its frames (Qwen-Omni) take
+        one layout per batch; a batch mixing samples with and without a separate ``audio``
+        file would be refused. Such a batch is fed with separate audio items throughout,
+        and a warning says so once.
+        """
+        key = getattr(self.adapter, "batch_key", None)
+        if key is None:
+            return examples
+        keys = {key(ex, self._fed) for ex in examples}
+        if not {"interleaved", "video"} <= keys:
+            return examples
+        if not getattr(self, "_warned_layout", False):
+            self._warned_layout = True
+            logger.warning(
+                "a batch mixes clips whose audio is the video's own track with clips that have a "
+                "separate 'audio' file; %s takes one layout per batch, so such batches feed every "
+                "audio as a separate item. Give all samples an 'audio' file, or none, to avoid it",
+                self.adapter.name,
+            )
+        return [replace(ex, media=replace(ex.media, audio_in_video=False)) for ex in examples]
+
+    def _has_rejected_2(self, sample: Mapping[str, Any]) -> bool:
+        return self.rejected_2_rows and bool(sample.get("rejected_2"))
+
+    def _rows(self, examples: list[Example], modalities: frozenset[str]) -> dict[str, Any]:
+        return self.adapter.training_rows(
+            self.processor, examples, modalities=modalities, max_length=self.max_length
+        )
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        missing = [
+            c for c in ("id", "prompt", "chosen", "rejected", "modality") if c not in features[0]
+        ]
+        if missing:
+            raise ValueError(
+                f"preference rows lack {missing}: load them with avem_plugins.prefs "
+                f"(load_preference_dataset / normalize_dataset), which yields the columns {list(COLUMNS)}"
+            )
+        assert self.mismatch is not None
+        choices: list[MismatchChoice | None] = [None] * len(features)
+        if self.swap_rows and self._fed:
+            choices = self.mismatch.choose(features)
+
+        media_ex: list[Example] = []
+        media_idx: list[tuple[int, int]] = []
+        text_ex: list[Example] = []
+        text_idx: list[tuple[int, int]] = []
+        for i, sample in enumerate(features):
+            responses = [(CHOSEN, sample["chosen"]), (REJECTED, sample["rejected"])]
+            if self._has_rejected_2(sample):
+                responses.append((REJECTED_2, sample["rejected_2"]))
+            with naming_sample(sample["id"]):
+                own = self.true_media(sample)
+            prompt = strip_media_markers(sample["prompt"])  # the adapter places the media
+            for kind, response in responses:
+                media_ex.append(
+                    Example(prompt, own, response, id=f"{sample['id']}/{KIND_NAMES[kind]}")
+                )
+                media_idx.append((i, kind))
+            choice = choices[i]
+            if choice is not None:
+                with naming_sample(sample["id"]):
+                    swapped = self.swapped_media(sample, own, choice)
+                if same_content(own, swapped):
+                    choice, swapped = self._identity_fallback(sample, own, choice)
+                    choices[i] = choice
+                media_ex.append(
+                    Example(
+                        prompt,
+                        swapped,
+                        sample["chosen"],
+                        id=f"{sample['id']}/chosen_mismatched",
+                    )
+                )
+                media_idx.append((i, CHOSEN_MISMATCHED))
+            if self.text_rows:
+                text_prompt = self.adapter.text_only_prompt(sample["prompt"])
+                for kind, response in responses:
+                    text_ex.append(
+                        Example(
+                            text_prompt,
+                            Media(),
+                            response,
+                            id=f"{sample['id']}/{KIND_NAMES[kind]}/text",
+                        )
+                    )
+                    text_idx.append((i, kind))
+
+        ids = [str(s["id"]) for s in features]
+        batch: dict[str, Any] = {
+            "sample_ids": ids,
+            "has_rejected_2": torch.tensor([self._has_rejected_2(s) for s in features]),
+            "has_mismatched": torch.tensor([c is not None for c in choices]),
+            "mismatch_source": [c.source if c is not None else "none" for c in choices],
+            "media_rows": self._rows(self._uniform_layout(media_ex), self._fed),
+            "media_row_sample": torch.tensor([i for i, _ in media_idx], dtype=torch.long),
+            "media_row_kind": torch.tensor([k for _, k in media_idx], dtype=torch.long),
+        }
+        if self.text_rows:
+            batch["text_rows"] = self._rows(text_ex, frozenset())
+            batch["text_row_sample"] = torch.tensor([i for i, _ in text_idx], dtype=torch.long)
+            batch["text_row_kind"] = torch.tensor([k for _, k in text_idx], dtype=torch.long)
+        return batch
+
+
+__all__ = [
+    "CHOSEN",
+    "CHOSEN_MISMATCHED",
+    "KIND_NAMES",
+    "REJECTED",
+    "REJECTED_2",
+    "DataCollatorForAVPreference",
+    "fit_audio",
+    "fit_frames",
+    "noise_media",
+    "noise_seed",
+    "same_content",
+]
