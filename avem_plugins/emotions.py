@@ -138,18 +138,23 @@ def _compat_sentences(text: str) -> list[str]:
     return parts
 
 
-def _compat_keyword_label(word: str) -> str | None:
-    for label in lexicon.COMPAT_ORDER:
+def _compat_keyword_label(word: str, order: Sequence[str] = lexicon.COMPAT_ORDER) -> str | None:
+    for label in order:
         if word in lexicon.COMPAT_KEYWORDS[label]:
             return label
     return None
 
 
-def parse_emotion_compat(text: str | None) -> EmotionAnswer:
+def parse_emotion_compat(
+    text: str | None, *, order: Sequence[str] = lexicon.COMPAT_ORDER
+) -> EmotionAnswer:
     """Score an answer as the AVERE authors' keyword scorer does (defects included).
 
-    Returns one of the seven DFEW labels, or ``status="dropped"`` for an answer their
-    scorer skipped: an empty one, or one with a line break before the first ``.!?``.
+    Returns one of the labels in ``order`` (default: the seven DFEW labels), or
+    ``status="dropped"`` for an answer their scorer skipped: an empty one, or one with a
+    line break before the first ``.!?``. ``order`` is the scorer's label list, a subset of
+    :data:`lexicon.COMPAT_ORDER` in that order: their MER2023 scorer searches only its
+    five classes, so there a word of another label is no match.
 
     >>> parse_emotion_compat("sad").label  # their scorer does not know "sad"
     'happiness'
@@ -172,12 +177,12 @@ def parse_emotion_compat(text: str | None) -> EmotionAnswer:
         return EmotionAnswer(None, "dropped")
     head, rest = first.group(1), positive[first.end() :]
     for word in _WORD.findall(head):
-        label = _compat_keyword_label(word)
+        label = _compat_keyword_label(word, order)
         if label is not None:
             return EmotionAnswer(label, "ok")
-    counts = dict.fromkeys(lexicon.COMPAT_ORDER, 0)
+    counts = dict.fromkeys(order, 0)
     for word in _WORD.findall(rest):
-        for label in lexicon.COMPAT_ORDER:
+        for label in order:
             if word in lexicon.COMPAT_KEYWORDS[label]:
                 counts[label] += 1
     best = max(counts, key=lambda k: counts[k])  # ties: earliest label, as theirs

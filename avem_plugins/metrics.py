@@ -7,7 +7,8 @@ classes never depends on what a model happened to predict:
   predictions outside ``labels`` (unparsed answers, ``None``) land in no column but stay
   in their gold row's total.
 - :func:`uar` (unweighted average recall: the mean per-class recall), :func:`war`
-  (weighted average recall, i.e. accuracy) and :func:`macro_f1`. Classes with no gold
+  (weighted average recall, i.e. accuracy), :func:`macro_f1` and :func:`weighted_f1`
+  (MER2023's headline: F1 weighted by gold support). Classes with no gold
   example have an undefined recall and are left out of the UAR and macro-F1 means
   (:func:`classification_scores` lists them); with every class present these equal
   scikit-learn's ``recall_score(average="macro")``, ``accuracy_score`` and
@@ -140,6 +141,19 @@ def war(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[str]
 def macro_f1(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[str]) -> float:
     """The mean F1 of the classes with gold examples (F1 = 0 when nothing is right)."""
     return classification_scores(golds, preds, labels).macro_f1
+
+
+def weighted_f1(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[str]) -> float:
+    """The per-class F1 averaged with weights = gold support (MER2023's headline metric).
+
+    Classes without gold examples weigh nothing; answers outside ``labels`` count as wrong.
+    Equals scikit-learn's ``f1_score(average="weighted", labels=labels, zero_division=0)``.
+    """
+    scores = classification_scores(golds, preds, labels)
+    if not scores.n:
+        return 0.0
+    total = sum(n * (f or 0.0) for n, f in zip(scores.support, scores.f1, strict=True))
+    return total / scores.n
 
 
 @dataclass(frozen=True)

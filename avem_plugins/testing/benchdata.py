@@ -6,7 +6,9 @@ For tests and for checking a set-up before the licensed data arrive:
   ``EmoLabel_DataSplit/test(single-labeled)/set_<fold>.csv``),
 - :func:`write_emorealm_json`: a questions file in the released ``emorealm_v1.json``
   format (``id, video, task, question, choices, answer``),
-- :func:`write_emer_folder`: an annotation CSV (``name,reason``) with clips beside it.
+- :func:`write_emer_folder`: an annotation CSV (``name,reason``) with clips beside it,
+- :func:`write_mer2023_tree`: MER2023's layout (``test3/<name>.mp4`` and
+  ``test3-label.csv`` with columns ``name,discrete,valence``).
 
 With ``clips=True`` the media are real H.264 + AAC mp4s from :mod:`avem_plugins.synth`
 (PyAV, imported lazily); with ``clips=False`` they are empty placeholder files, enough for
@@ -160,4 +162,42 @@ def write_emer_folder(root: str | Path, n: int = 3, *, clips: bool = True) -> Pa
             name = f"sample_{i:05d}"
             writer.writerow([name, reason])
             _write_media(root / f"{name}.mp4", emotion, i, clips)
+    return root
+
+
+#: MER2023's discrete labels (as written in its label CSVs) -> the emotion of a generated clip.
+MER2023_CUES: dict[str, str] = {
+    "neutral": "neutral",
+    "angry": "anger",
+    "happy": "happiness",
+    "sad": "sadness",
+    "worried": "fear",
+    "surprise": "surprise",
+}
+
+
+def write_mer2023_tree(
+    root: str | Path,
+    labels: Mapping[str, str] | None = None,
+    *,
+    clips: bool = True,
+) -> Path:
+    """Write a MER2023-style tree; returns ``root``.
+
+    ``root/test3/<name>.mp4`` and ``root/test3-label.csv`` (columns ``name,discrete,valence``;
+    valence is empty, as in the released test3 labels).
+
+    :param labels: clip name -> MER discrete label (``happy``, ``sad``, ``neutral``,
+        ``angry``, ``surprise``, ``worried``). Default: one clip per label.
+    """
+    root = Path(root)
+    if labels is None:
+        labels = {f"sample_{i:08d}": name for i, name in enumerate(MER2023_CUES, start=1)}
+    for n, (name, label) in enumerate(sorted(labels.items())):
+        _write_media(root / "test3" / f"{name}.mp4", MER2023_CUES.get(label, "neutral"), n, clips)
+    with open(root / "test3-label.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "discrete", "valence"])
+        for name, label in sorted(labels.items()):
+            writer.writerow([name, label, ""])
     return root

@@ -7,7 +7,7 @@ import importlib
 import pytest
 from task_yaml import TASKS_DIR, FunctionRef, load
 
-LMMS_FOLDERS = ["emorealm", "dfew", "ravdess", "emer"]
+LMMS_FOLDERS = ["emorealm", "dfew", "ravdess", "emer", "mer2023"]
 TEMPLATES = sorted(p for f in LMMS_FOLDERS for p in (TASKS_DIR / f).glob("_*_yaml"))
 TASK_YAMLS = sorted(p for f in LMMS_FOLDERS for p in (TASKS_DIR / f).glob("*.yaml"))
 ALL_CONFIGS = TEMPLATES + TASK_YAMLS + sorted((TASKS_DIR / "lm_eval").glob("*.yaml"))

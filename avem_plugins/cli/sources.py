@@ -1,0 +1,206 @@
+"""``avem sources mafw|mer2025``: clips tables for ``avem prefs build`` from the paper's sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from avem_plugins.sources import SourceTable
+
+sources_app = typer.Typer(
+    help="Turn MAFW / MER2025 label files into the clips table `avem prefs build` reads.",
+    no_args_is_help=True,
+)
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="The clips table (CSV) to write.")]
+Captions = Annotated[
+    Path | None,
+    typer.Option(
+        "--captions",
+        help="CSV with 'name' and any of visual_caption, audio_caption, notes (applied last).",
+    ),
+]
+AudioRoot = Annotated[
+    Path | None,
+    typer.Option(
+        "--audio-root",
+        help="Separate audio files named like the clips. Default: the clips' tracks.",
+    ),
+]
+PerLabel = Annotated[
+    int | None,
+    typer.Option(
+        "--per-label", min=1, help="Keep a seeded sample of N clips per label (the mismatch "
+        "pool stays every clip)."
+    ),
+]  # fmt: skip
+Seed = Annotated[int, typer.Option("--seed", help="Seeds the sample and the mismatch draws.")]
+MediaRoot = Annotated[
+    Path | None,
+    typer.Option(
+        "--media-root",
+        help="Paths in the table are relative to this folder; give `prefs build` the same. "
+        "Default: the dataset root.",
+    ),
+]
+AllowMissing = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing", help="Write the clips that exist when some labelled clips are missing."
+    ),
+]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite --out.")]
+
+
+def _write(
+    table: SourceTable,
+    root: Path,
+    out: Path,
+    *,
+    media_root: Path | None,
+    per_label: int | None,
+    seed: int,
+    allow_missing: bool,
+    force: bool,
+) -> None:
+    from avem_plugins.sources import SourceError, sample_per_label, write_clip_table
+
+    if table.missing:
+        shown = ", ".join(table.missing[:5]) + (" ..." if len(table.missing) > 5 else "")
+        message = f"{len(table.missing)} labelled clips have no media file under {root}: {shown}"
+        if not allow_missing:
+            typer.echo(f"error: {message}; pass --allow-missing to write the others", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"warning: {message}; left out (--allow-missing)", err=True)
+    if not table.clips:
+        typer.echo(f"error: no labelled clip with media in {table.label_file}", err=True)
+        raise typer.Exit(1)
+    chosen = sample_per_label(table.clips, per_label, seed=seed) if per_label else table.clips
+    media = media_root or root
+    try:
+        write_clip_table(
+            chosen, out, media_root=media, pool=table.clips, seed=seed, overwrite=force
+        )
+    except SourceError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    counts = ", ".join(f"{label} {n}" for label, n in table.counts().items())
+    typer.echo(
+        f"{table.source}: {len(table.clips)} labelled clips in {table.label_file} ({counts})"
+    )
+    if table.unlabelled:
+        typer.echo(f"left out {table.unlabelled} rows without a single label")
+    typer.echo(f"wrote {len(chosen)} clips to {out}")
+    uncaptioned = sum(not c.described for c in chosen)
+    if uncaptioned:
+        typer.echo(
+            f"warning: {uncaptioned} clips have no caption or notes; `prefs build` rejects them "
+            "(kind input): add --captions (or --descriptions / --subtitles)",
+            err=True,
+        )
+    typer.echo(f"next: avem prefs build {out} --media-root {media} --out prefs.jsonl ...")
+
+
+def _run(reader, root: Path, **kwargs) -> SourceTable:
+    from avem_plugins.sources import SourceError
+
+    try:
+        return reader(root, **kwargs)
+    except SourceError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+
+
+@sources_app.command("mafw")
+def mafw(
+    root: Annotated[Path, typer.Argument(help="The MAFW folder (clips found by name inside).")],
+    out: Out,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Labels/single-set.xlsx. Default: found under ROOT."),
+    ] = None,
+    descriptions: Annotated[
+        Path | None,
+        typer.Option(
+            "--descriptions", help="Labels/descriptive_text.xlsx: English texts as visual captions."
+        ),
+    ] = None,
+    captions: Captions = None,
+    audio_root: AudioRoot = None,
+    per_label: PerLabel = None,
+    seed: Seed = 0,
+    media_root: MediaRoot = None,
+    allow_missing: AllowMissing = False,
+    force: Force = False,
+) -> None:
+    """MAFW single-label clips (11 classes) -> a clips table with label-drawn mismatches."""
+    from avem_plugins.sources import mafw_clips
+
+    table = _run(
+        mafw_clips,
+        root,
+        labels=labels,
+        descriptions=descriptions,
+        captions=captions,
+        audio_root=audio_root,
+    )
+    _write(
+        table,
+        root,
+        out,
+        media_root=media_root,
+        per_label=per_label,
+        seed=seed,
+        allow_missing=allow_missing,
+        force=force,
+    )
+
+
+@sources_app.command("mer2025")
+def mer2025(
+    root: Annotated[Path, typer.Argument(help="The MER2025 folder (video/<name>.mp4).")],
+    out: Out,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="track1_train_disdim.csv. Default: found under ROOT."),
+    ] = None,
+    subtitles: Annotated[
+        Path | None,
+        typer.Option("--subtitles", help="subtitle_chieng.csv: English subtitles as notes."),
+    ] = None,
+    captions: Captions = None,
+    audio_root: AudioRoot = None,
+    per_label: PerLabel = None,
+    seed: Seed = 0,
+    media_root: MediaRoot = None,
+    allow_missing: AllowMissing = False,
+    force: Force = False,
+) -> None:
+    """MER2025 track-1 labelled clips (6 classes) -> a clips table with label-drawn mismatches."""
+    from avem_plugins.sources import mer2025_clips
+
+    table = _run(
+        mer2025_clips,
+        root,
+        labels=labels,
+        subtitles=subtitles,
+        captions=captions,
+        audio_root=audio_root,
+    )
+    _write(
+        table,
+        root,
+        out,
+        media_root=media_root,
+        per_label=per_label,
+        seed=seed,
+        allow_missing=allow_missing,
+        force=force,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sources_app, name="sources")

@@ -1,0 +1,1 @@
+"""The ``mer2023`` lmms-eval task folder (YAML, README.md and ``utils.py``)."""
