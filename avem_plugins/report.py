@@ -147,7 +147,9 @@ def markdown_summary(runs: Sequence[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bar_plot(path: Path, title: str, groups: list[str], series: dict[str, list[float | None]]) -> Path:
+def _bar_plot(
+    path: Path, title: str, groups: list[str], series: dict[str, list[float | None]]
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,7 +161,9 @@ def _bar_plot(path: Path, title: str, groups: list[str], series: dict[str, list[
         xs = [g + i * width for g in range(len(groups))]
         ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=name)
         for x, v in zip(xs, values, strict=True):
-            ax.text(x, (v or 0.0) + 0.01, "n/a" if v is None else f"{v:.2f}", ha="center", fontsize=7)
+            ax.text(
+                x, (v or 0.0) + 0.01, "n/a" if v is None else f"{v:.2f}", ha="center", fontsize=7
+            )
     ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))])
     ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=8)
     ax.set_ylim(0, 1.1)
@@ -212,14 +216,35 @@ def write_report(
         series = {}
         for run in all_runs:
             series[run.label] = [(_headline(run, t) or ("", None))[1] for t in tasks]
-        labels = [f"{t}\n({(_headline(all_runs[0], t) or _headline(all_runs[-1], t) or ('?',))[0]})" for t in tasks]
-        images.append(("Headline score per task", _bar_plot(out_dir / "tasks.png", "Headline score per task", labels, series)))
+        labels = [
+            f"{t}\n({(_headline(all_runs[0], t) or _headline(all_runs[-1], t) or ('?',))[0]})"
+            for t in tasks
+        ]
+        images.append(
+            (
+                "Headline score per task",
+                _bar_plot(out_dir / "tasks.png", "Headline score per task", labels, series),
+            )
+        )
 
-    stress = [t for t in _tasks(all_runs) if any(_number(r.value(t, "yes_rate")) is not None for r in all_runs)]
+    stress = [
+        t
+        for t in _tasks(all_runs)
+        if any(_number(r.value(t, "yes_rate")) is not None for r in all_runs)
+    ]
     for task in stress:
-        series = {run.label: [_number(run.value(task, m)) for m in STRESS_METRICS] for run in all_runs}
+        series = {
+            run.label: [_number(run.value(task, m)) for m in STRESS_METRICS] for run in all_runs
+        }
         title = f"{task}: yes-rate and subset accuracies"
-        images.append((title, _bar_plot(out_dir / f"stress_{_slug(task)}.png", title, list(STRESS_METRICS), series)))
+        images.append(
+            (
+                title,
+                _bar_plot(
+                    out_dir / f"stress_{_slug(task)}.png", title, list(STRESS_METRICS), series
+                ),
+            )
+        )
 
     for run in all_runs:
         for task, values in run.metrics.items():
@@ -227,7 +252,9 @@ def write_report(
             if isinstance(cm, dict) and cm.get("labels") and cm.get("matrix"):
                 title = f"{task} confusion matrix ({run.label})"
                 png = out_dir / f"confusion_{_slug(task)}_{_slug(run.label)}.png"
-                images.append((title, _confusion_plot(png, title, list(cm["labels"]), cm["matrix"])))
+                images.append(
+                    (title, _confusion_plot(png, title, list(cm["labels"]), cm["matrix"]))
+                )
 
     text_runs = [r for r in all_runs if r.modalities == "text"]
     media_runs = [r for r in all_runs if r.modalities != "text"]
@@ -286,8 +313,13 @@ img{{max-width:520px}}</style></head><body>
     return {"markdown": md_path, "html": html_path, **{p.stem: p for _, p in images}}
 
 
-def report(paths: Sequence[Path], out_dir: Path, *, labels: Sequence[str] | None = None,
-           baseline: Path | None = None) -> dict[str, Path]:
+def report(
+    paths: Sequence[Path],
+    out_dir: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    baseline: Path | None = None,
+) -> dict[str, Path]:
     """Load ``paths`` (files or lmms-eval output folders) and write the report."""
     labels = list(labels or [])
     if labels and len(labels) != len(paths):

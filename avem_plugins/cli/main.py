@@ -13,11 +13,17 @@ import typer
 
 #: Command modules, in ``--help`` order. Each has ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "avem_plugins.cli.demo",
     "avem_plugins.cli.core",
     "avem_plugins.cli.synth",
+    "avem_plugins.cli.tiny",
     "avem_plugins.cli.dpo",
+    "avem_plugins.cli.prefs",
+    "avem_plugins.cli.sources",
     "avem_plugins.cli.recipes",
     "avem_plugins.cli.doctor",
+    "avem_plugins.cli.tasks",
+    "avem_plugins.cli.report",
 )
 
 app = typer.Typer(

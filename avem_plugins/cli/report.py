@@ -13,9 +13,9 @@ def report(
         list[Path],
         typer.Argument(help="lmms-eval results files, or the --output_path folders holding them."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report.html and PNGs.")] = Path(
-        "avem-report"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for report.md, report.html and PNGs.")
+    ] = Path("avem-report"),
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="Another model's results, drawn first.")
     ] = None,

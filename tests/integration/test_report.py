@@ -48,7 +48,9 @@ def test_report_files_exist_and_are_referenced(written):
 
 
 def test_cli_report(tmp_path):
-    res = CliRunner().invoke(app, ["report", str(RUNS[0]), str(RUNS[1]), "--out", str(tmp_path), "--labels", "a,b"])
+    res = CliRunner().invoke(
+        app, ["report", str(RUNS[0]), str(RUNS[1]), "--out", str(tmp_path), "--labels", "a,b"]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "report.html").exists()
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "--out", str(tmp_path)])
@@ -64,7 +66,9 @@ def test_labels_must_match(tmp_path):
 def test_page_renders_in_headless_chromium(written, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("headless Chromium is not installed (CI installs the Debian package 'chromium')")
+        pytest.skip(
+            "headless Chromium is not installed (CI installs the Debian package 'chromium')"
+        )
     _, paths = written
     flags = [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -75,9 +79,13 @@ def test_page_renders_in_headless_chromium(written, tmp_path):
     url = paths["html"].resolve().as_uri()
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert re.search(r'data-images-loaded="true"', dom.stdout), "an image failed to load in Chromium"
+    assert re.search(r'data-images-loaded="true"', dom.stdout), (
+        "an image failed to load in Chromium"
+    )
     assert dom.stdout.count("<img") >= 4
     shot = tmp_path / "page.png"
-    res = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.stat().st_size > 10_000
