@@ -53,7 +53,7 @@ class Run:
 
     @property
     def modalities(self) -> str:
-        match = re.search(r"modalities=([a-z,]+)", self.model_args)
+        match = re.search(r"(?:^|,)modalities=([a-z]+)", self.model_args)
         return match.group(1) if match else "av"
 
     def value(self, task: str, metric: str) -> Any:
