@@ -36,6 +36,8 @@ MEDIA_ENV_VARS: tuple[str, ...] = (
     "RAVDESS_ROOT",
     "EMER_ROOT",
     "MER2023_ROOT",
+    "MER2023_LABELS",
+    "MER2023_AUDIO_ROOT",
     "LMMS_EVAL_MEDIA_ROOT",
 )
 #: Extra advice for a package whose version does not satisfy our requirement.

@@ -13,8 +13,9 @@ prompt templates (``system.txt``, ``user.txt``: :mod:`string.Template` files wit
 file with ``--templates DIR``) and asks the LLM for one JSON object with ``prompt``,
 ``chosen``, ``rejected`` (hallucination: an emotion-typical cue that is absent) and
 ``rejected_2`` (spurious: a present cue irrelevant to the emotion). The mismatched input
-``video_l`` (and ``audio_l`` when the table has separate audio) is a clip with a different
-emotion, drawn deterministically from ``seed`` and the row id.
+``video_l`` (and ``audio_l`` when the table has separate audio) is the table's own
+``video_l``/``audio_l`` when it has them (the MAFW/MER2025 readers draw them by label), else a
+clip with a different emotion, drawn deterministically from ``seed`` and the row id.
 
 Every reply is validated (a JSON object with the four fields as non-empty strings; the
 three answers pairwise different; the row loads through :mod:`avem_plugins.prefs`). A row
@@ -133,6 +134,10 @@ class Clip:
     visual_cue: str = ""
     audio_cue: str = ""
     notes: str = ""
+    #: A mismatched clip named by the table itself (``video_l``/``audio_l`` columns, as the
+    #: MAFW/MER2025 readers write them); it wins over a drawn one.
+    video_l_rel: str | None = None
+    audio_l_rel: str | None = None
 
     def describes(self, modality: str) -> bool:
         """Whether the table describes the cues this modality's question needs."""
@@ -210,6 +215,12 @@ def read_clips(csv_path: str | Path, media_root: str | Path | None = None) -> li
                 visual_cue=row.get("visual_cue", ""),
                 audio_cue=row.get("audio_cue", ""),
                 notes=row.get("notes", "") or row.get("cue_notes", ""),
+                video_l_rel=_relative(row["video_l"], root, where, "video_l")[0]
+                if row.get("video_l")
+                else None,
+                audio_l_rel=_relative(row["audio_l"], root, where, "audio_l")[0]
+                if row.get("audio_l")
+                else None,
             )
         )
     if not clips:
@@ -396,7 +407,12 @@ def make_row(job: Job, fields: Mapping[str, str]) -> dict[str, Any]:
     row["video"] = job.clip.rel
     if job.clip.audio_rel:
         row["audio"] = job.clip.audio_rel
-    if job.mismatch is not None:
+    if job.clip.video_l_rel or job.clip.audio_l_rel:  # the table chose the mismatch
+        if job.clip.video_l_rel:
+            row["video_l"] = job.clip.video_l_rel
+        if job.clip.audio_l_rel:
+            row["audio_l"] = job.clip.audio_l_rel
+    elif job.mismatch is not None:
         row["video_l"] = job.mismatch.rel
         if job.mismatch.audio_rel:
             row["audio_l"] = job.mismatch.audio_rel

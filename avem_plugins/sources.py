@@ -20,9 +20,8 @@ and no notes is rejected there; :attr:`SourceTable.uncaptioned` counts them.
 ``audio_l`` with separate audio) is drawn **by label** from the whole labelled pool, seeded
 per clip id: first one of the *other* labels uniformly, then a clip of that label, so rare
 classes serve as mismatches as often as common ones. ``per_label`` keeps a seeded sample of
-each label while the pool stays the whole set. (``prefs build`` at present draws its own
-mismatch among the table's clips and does not read these two columns; they travel with the
-table for builders that honour them.)
+each label while the pool stays the whole set. ``avem prefs build`` uses these two columns
+as each row's mismatched input (it draws one itself only for tables without them).
 
 Reading ``.xlsx`` uses openpyxl, a dependency of lmms-eval (and of ours), imported when a
 workbook is read. Nothing here imports torch.
