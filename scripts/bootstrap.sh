@@ -20,9 +20,12 @@ fi
 want="$(stamp_of)"
 if [ "$(cat "$venv/.avem-stamp" 2>/dev/null)" != "$want" ]; then
   echo "[bootstrap] installing pinned requirements (torch 2.14.1 + torchvision 0.29.1 pair; a cold install takes ~3 min)"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/requirements/test.txt"
+  # (pip's notes about this machine's local wheel folders are filtered out; errors still show)
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/requirements/test.txt" \
+    2>&1 | { grep -v '^WARNING: Location' || true; }
   # setuptools is pinned above, so the editable build needs no download.
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$root"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$root" \
+    2>&1 | { grep -v '^WARNING: Location' || true; }
   echo "$want" > "$venv/.avem-stamp"
 else
   echo "[bootstrap] $venv is up to date"
