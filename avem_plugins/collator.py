@@ -98,8 +98,11 @@ def noise_media(media: Media, seed: int) -> tuple[np.ndarray | None, np.ndarray 
 
 
 @contextlib.contextmanager
-def naming_sample(sample_id: Any) -> Iterator[None]:
-    """Re-raise a :class:`~avem_plugins.media.MediaError` with the preference sample's id."""
+def naming_sample(sample_id: Any, role: str = "") -> Iterator[None]:
+    """Re-raise a :class:`~avem_plugins.media.MediaError` naming the preference sample.
+
+    ``role`` says what the file is to that sample (e.g. ``"the mismatched input of "``).
+    """
     try:
         yield
     except MediaError as err:
@@ -108,7 +111,8 @@ def naming_sample(sample_id: Any) -> Iterator[None]:
             if isinstance(err, NoAudioStreamError)
             else ""
         )
-        raise type(err)(err.path, f"{err.reason} (preference sample {sample_id!r}{hint})") from err
+        where = f"{role}preference sample {sample_id!r}"
+        raise type(err)(err.path, f"{err.reason} ({where}{hint})") from err
 
 
 @dataclass
@@ -310,7 +314,7 @@ class DataCollatorForAVPreference:
                 media_idx.append((i, kind))
             choice = choices[i]
             if choice is not None:
-                with naming_sample(sample["id"]):
+                with naming_sample(sample["id"], f"the mismatched input ({choice.source}) of "):
                     swapped = self.swapped_media(sample, own, choice)
                 if same_content(own, swapped):
                     choice, swapped = self._identity_fallback(sample, own, choice)

@@ -204,14 +204,40 @@ def parse_worker_args(argv: Sequence[str]) -> tuple[Any, Any, Any]:
     return script_args, training_args, model_args
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors about the user's data or settings: reported as one line, not a traceback.
+
+    Each names the file, row or field to fix (bad preference rows, undecodable media, no
+    usable mismatched input, an unknown adapter, a NaN loss with its sample ids).
+    """
+    from avem_plugins.adapters import AdapterError
+    from avem_plugins.media import MediaError
+    from avem_plugins.mismatch import MismatchError
+    from avem_plugins.prefs import PreferenceDataError
+    from avem_plugins.trainer import NonFiniteLossError
+
+    return (PreferenceDataError, MediaError, MismatchError, AdapterError, RecipeError,
+            NonFiniteLossError)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of each launched process (``python -m avem_plugins.launch``)."""
+    """Entry point of each launched process (``python -m avem_plugins.launch``).
+
+    Errors of :func:`user_errors` end the process with status 1 and one ``error: Type:
+    message`` line on stderr; anything else (a bug) keeps its traceback.
+    """
     from avem_plugins.train import main as train_main
 
     script_args, training_args, model_args = parse_worker_args(
         sys.argv[1:] if argv is None else argv
     )
-    train_main(script_args, training_args, model_args)
+    try:
+        train_main(script_args, training_args, model_args)
+    except user_errors() as exc:
+        from tqdm import tqdm  # clears a progress bar still drawn on the line first
+
+        tqdm.write(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

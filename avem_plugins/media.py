@@ -494,6 +494,13 @@ def _finish_audio(path: StrPath, audio: np.ndarray, probe: _Probe, sample_rate: 
             )
         if declared < audio.size <= declared + tolerance:  # encoder padding (e.g. AAC)
             audio = audio[:declared]
+    finite = np.isfinite(audio)
+    if not finite.all():  # float wavs can hold NaN/inf: they would turn every score into NaN
+        raise CorruptMediaError(
+            path,
+            f"{int((~finite).sum())} of {audio.size} audio samples are NaN or infinite; "
+            "re-export the file (e.g. as 16-bit PCM)",
+        )
     return np.clip(audio, -1.0, 1.0)
 
 

@@ -100,10 +100,10 @@ def read_rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:  # name the line, as for every other row error
-        line = data[: e.start].count(b"\n") + 1
+        line_no = data[: e.start].count(b"\n") + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise PreferenceDataError(
-            f"{path} line {line}: not UTF-8 (byte 0x{data[e.start]:02x} at column {column}); "
+            f"{path} line {line_no}: not UTF-8 (byte 0x{data[e.start]:02x} at column {column}); "
             "save the file as UTF-8 (`avem prefs validate` lists every such line)"
         ) from None
     stripped = text.lstrip()

@@ -183,7 +183,9 @@ def keep_present(
     missing_paths: list[str] = []
     present: list[dict[str, Any]] = []
     for row in rows:
-        gone = [row[f] for f in fields if row.get(f) and not os.path.isfile(row[f])]
+        gone = list(  # once per row: a video is often its own audio source too
+            dict.fromkeys(row[f] for f in fields if row.get(f) and not os.path.isfile(row[f]))
+        )
         if gone:
             missing_paths.extend(gone)
         else:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
+from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins import answers, metrics, taskdata
@@ -18,6 +20,8 @@ from avem_plugins.text import strip_media_markers
 
 if TYPE_CHECKING:
     import datasets
+
+logger = logging.getLogger(__name__)
 
 QUESTIONS_ENV = "EMOREALM_JSON"
 VIDEO_ENV = "DFEW_ROOT"
@@ -68,24 +72,76 @@ def questions_file() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _read_items(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
+    raw = b""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise taskdata.TaskDataError(
+            f"{QUESTIONS_ENV}: {path} line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); "
+            "use the released file unchanged, or save it as UTF-8"
+        ) from None
     except (OSError, json.JSONDecodeError) as err:
         raise taskdata.TaskDataError(f"{QUESTIONS_ENV}: cannot read {path}: {err}") from None
     if not isinstance(data, list):
         raise taskdata.TaskDataError(
             f"{path}: expected a JSON list of questions, got {type(data).__name__}"
         )
+    first_of: dict[str, int] = {}
     for i, item in enumerate(data):
         missing = [f for f in REQUIRED_FIELDS if not isinstance(item, dict) or f not in item]
         if missing:
             raise taskdata.TaskDataError(f"{path}: item {i} lacks the field(s) {missing}")
-        if not isinstance(item["choices"], list) or not item["choices"]:
+        _check_item(path, i, item)
+        key = str(item["id"])
+        if key in first_of:
             raise taskdata.TaskDataError(
-                f"{path}: item {i} (id {item['id']}): 'choices' must be a non-empty list"
+                f"{path}: item {i}, field 'id': duplicate id {item['id']!r} (first at item "
+                f"{first_of[key]}); ids must be unique"
             )
+        first_of[key] = i
+    unknown = Counter(str(item["task"]) for item in data if item["task"] not in TASKS)
+    if unknown:
+        logger.warning(
+            "%s: %d items have a 'task' outside the five EmoReAlM subtasks (%s); no emorealm "
+            "task evaluates them",
+            path, sum(unknown.values()), dict(unknown),
+        )  # fmt: skip
     return tuple(data)
+
+
+def _check_item(path: str, i: int, item: dict[str, Any]) -> None:
+    """One item's choices, gold letter and clip path (which must stay under ``DFEW_ROOT``)."""
+    where = f"{path}: item {i} (id {item['id']})"
+    choices = item["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise taskdata.TaskDataError(f"{where}: 'choices' must be a non-empty list")
+    try:
+        options = answers.choice_map([str(c) for c in choices])
+    except ValueError as err:
+        raise taskdata.TaskDataError(f"{where}, field 'choices': {err}") from None
+    gold = str(item["answer"]).strip().upper()
+    if gold not in options:
+        raise taskdata.TaskDataError(
+            f"{where}, field 'answer': {item['answer']!r} is not among the choices' letters "
+            f"{sorted(options)}"
+        )
+    if item["task"] in YES_NO_TASKS and answers.yes_no_value(options[gold]) is None:
+        raise taskdata.TaskDataError(
+            f"{where}, field 'answer': a yes/no task's gold option {gold} is {options[gold]!r}, "
+            "neither Yes nor No"
+        )
+    video = item["video"]
+    if not isinstance(video, str) or not video.strip():
+        raise taskdata.TaskDataError(f"{where}, field 'video': expected a clip path, got {video!r}")
+    relative = PurePosixPath(video.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts or video[1:2] == ":":
+        raise taskdata.TaskDataError(
+            f"{where}, field 'video': {video!r} leaves {VIDEO_ENV} (an absolute path or '..'); "
+            "clip paths are relative to the DFEW clips folder, like part_1/1.mp4"
+        )
 
 
 def load_items() -> list[dict[str, Any]]:
