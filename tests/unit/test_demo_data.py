@@ -13,7 +13,12 @@ from avem_plugins.prefs import load_preferences
 CLIPS = [
     demo_data.WorldClip(i + 1, Path(f"/root/part_1/{i + 1}.mp4"), visual, audio)
     for i, (visual, audio) in enumerate(
-        [("happiness", "happiness"), ("sadness", "anger"), ("anger", "anger"), ("neutral", "sadness")]
+        [
+            ("happiness", "happiness"),
+            ("sadness", "anger"),
+            ("anger", "anger"),
+            ("neutral", "sadness"),
+        ]
     )
 ]
 
@@ -52,7 +57,9 @@ def test_preference_rows_load_through_the_trainer_schema(tmp_path):
     root = tmp_path / "media"
     (root / "part_1").mkdir(parents=True)
     clips = [
-        demo_data.WorldClip(c.id, root / "part_1" / f"{c.id}.mp4", c.visual_emotion, c.audio_emotion)
+        demo_data.WorldClip(
+            c.id, root / "part_1" / f"{c.id}.mp4", c.visual_emotion, c.audio_emotion
+        )
         for c in CLIPS
     ]
     for clip in clips:
@@ -63,12 +70,18 @@ def test_preference_rows_load_through_the_trainer_schema(tmp_path):
     assert len(samples) == len(rows) == 5 * len(clips)
     for sample in samples:
         assert sample.chosen != sample.rejected
-        assert sample.rejected_2 in (None,) or sample.rejected_2 not in (sample.chosen, sample.rejected)
+        assert sample.rejected_2 in (None,) or sample.rejected_2 not in (
+            sample.chosen,
+            sample.rejected,
+        )
         assert not sample.modality_inferred
         assert sample.prompt.startswith("Which") or sample.prompt.startswith(("Do", "The"))
     # a spurious negative exists exactly where the other modality's cue means something else
     spurious = [s for s in samples if s.rejected_2]
-    assert {s.video for s in spurious} == {str(root / "part_1" / "2.mp4"), str(root / "part_1" / "4.mp4")}
+    assert {s.video for s in spurious} == {
+        str(root / "part_1" / "2.mp4"),
+        str(root / "part_1" / "4.mp4"),
+    }
 
 
 @pytest.mark.parametrize("clip_index", [0, 1])

@@ -10,13 +10,17 @@ from avem_plugins.lmms.model import resolve_peft
 
 
 def test_adapter_folder_names_its_base(tmp_path):
-    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/m/base"}))
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "/m/base"})
+    )
     assert resolve_peft(str(tmp_path), None) == ("/m/base", str(tmp_path))
 
 
 def test_full_model_folder_is_left_alone(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/m/base"}))
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "/m/base"})
+    )
     assert resolve_peft(str(tmp_path), None) == (str(tmp_path), None)
 
 
