@@ -7,8 +7,10 @@ Usage::
 
 model_args (all optional but ``pretrained``):
 
-- ``pretrained``: local path or hub id; ``adapter``: ``auto`` (from the config) or a name
-  (``avem plugins`` lists them); ``trust_remote_code`` (default false);
+- ``pretrained``: local path or hub id, or a LoRA output folder (its
+  ``adapter_config.json`` names the base); ``peft``: a LoRA adapter folder to apply and merge;
+  ``adapter``: ``auto`` (from the config) or a name (``avem plugins`` lists them);
+  ``trust_remote_code`` (default false);
 - ``modalities``: ``av`` (default), ``audio``, ``video`` or ``text`` (the text-prior probe:
   the same question with no media);
 - ``num_frames`` (8), ``sample_rate`` (16000), ``media_backend`` (auto|decord|pyav),
@@ -17,7 +19,10 @@ model_args (all optional but ``pretrained``):
   float32, bfloat16, float16), ``batch_size`` (1), ``max_new_tokens`` (256);
 - ``fail_fast`` (false): re-raise the first generation error instead of counting it;
 - adapter options: ``video_min_pixels``, ``video_max_pixels``, ``system_prompt``,
-  ``interleave_audio_in_video`` (Qwen-Omni).
+  ``interleave_audio_in_video`` (Qwen-Omni);
+- ``journal`` (or ``AVEM_EVAL_JOURNAL``): a folder where each answer is written as soon as
+  it exists, so a killed run resumes without generating finished answers again
+  (:mod:`avem_plugins.lmms.journal`; lmms-eval's ``--use_cache`` keeps only finished runs).
 
 Two classes serve the two request forms lmms-eval 0.7.3 has (it validates ``is_simple``
 against the form it resolves, so one class cannot serve both): :class:`AvemAV` (chat:
@@ -45,6 +50,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +60,8 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
 from avem_plugins.adapters import Example, Media, get_adapter, parse_modalities
+from avem_plugins.lmms.journal import ENV_VAR as JOURNAL_ENV
+from avem_plugins.lmms.journal import AnswerJournal, request_key
 from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
 
 logger = logging.getLogger(__name__)
@@ -134,6 +142,7 @@ class AvemAV(lmms):
         interleave_audio_in_video: bool | str | None = None,
         max_batch_size: int | None = None,
         peft: str | None = None,
+        journal: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -195,6 +204,17 @@ class AvemAV(lmms):
             "sample_rate": self.sample_rate,
             "device": str(self._device),
             "world_size": self._world_size,
+        }
+        self.journal = None
+        journal = journal or os.environ.get(JOURNAL_ENV)
+        if journal:
+            self.journal = AnswerJournal(journal, rank=self._rank)
+            self.run_info["journal"] = str(journal)
+        self._identity = {
+            **{k: self.run_info[k] for k in ("pretrained", "peft", "adapter", "modalities")},
+            **{k: self.run_info[k] for k in ("num_frames", "sample_rate")},
+            "dtype": str(dtype),
+            "options": {k: str(v) for k, v in sorted(options.items())},
         }
         _RUN_INFO.clear()
         _RUN_INFO.update(self.run_info)
@@ -273,12 +293,28 @@ class AvemAV(lmms):
 
         parsed = [self.parse_request(i, r) for i, r in enumerate(requests)]
         answers: list[str | None] = [None] * len(parsed)
+        keys: dict[int, str] = {}
+        reused = 0
         groups: dict[str, list[AVRequest]] = defaultdict(list)
         for req in parsed:
             if req.error is not None:
                 answers[req.index] = self._fail(req, req.error)
-            else:
-                groups[req.group_key(self.modalities)].append(req)
+                continue
+            if self.journal is not None:
+                keys[req.index] = request_key(self._identity, req)
+                done = self.journal.get(keys[req.index])
+                if done is not None:
+                    answers[req.index] = done
+                    reused += 1
+                    continue
+            groups[req.group_key(self.modalities)].append(req)
+        if reused:
+            logger.warning(  # a warning, so nobody mistakes reused answers for new ones
+                "avem_av: %d of %d answers taken from the journal %s",
+                reused,
+                len(parsed),
+                self.journal.folder,
+            )
         bar = tqdm(total=len(parsed), disable=self.rank != 0, desc="avem_av responding")
         bar.update(sum(a is not None for a in answers))
         errors_before = self.error_count
@@ -288,6 +324,8 @@ class AvemAV(lmms):
                 batch = members[start : start + self.batch_size]
                 for req, text in zip(batch, self._answer_batch(batch), strict=True):
                     answers[req.index] = text
+                    if self.journal is not None and text != GENERATION_ERROR:
+                        self.journal.add(keys[req.index], text, label=req.label)
                     self.cache_hook.add_partial(
                         "generate_until", (req.prompt, req.gen_kwargs), text
                     )

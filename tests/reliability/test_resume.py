@@ -202,3 +202,69 @@ def test_use_cache_does_not_recompute_answered_samples(tiny_qwen2_5_omni_dir, tm
     assert len(second_answers) == 4
     for clip, answer in first_answers.items():  # the cached answers are the ones scored
         assert second_answers[clip] == answer
+
+
+def test_killed_evaluation_resumes_from_the_journal(tiny_qwen2_5_omni_dir, tmp_path):
+    """A run killed mid-generation with ``journal=DIR`` resumes without regenerating answers.
+
+    batch_size=1, so each answer is journaled (flush + fsync) before the next is generated;
+    the run is SIGKILLed once its third generate call has started. The resumed run generates
+    only what the journal lacks, and its answers equal those of an uninterrupted run.
+    """
+    from reliability_data import DRIVER
+
+    from avem_plugins.testing.benchdata import write_dfew_tree
+
+    labels = {1: "happiness", 2: "sadness", 3: "anger", 4: "fear", 5: "neutral", 6: "surprise"}
+    dfew = write_dfew_tree(tmp_path / "DFEW", labels, clips=True)
+    env = lmms_env(tmp_path, DFEW_ROOT=str(dfew))
+    journal = tmp_path / "journal"
+    model_args = (
+        f"pretrained={tiny_qwen2_5_omni_dir},device=cpu,video_max_pixels=4096,max_new_tokens=4,"
+        "batch_size=1"
+    )
+
+    def args(name: str, extra: str = "") -> list[str]:
+        return ["--model", "avem_av", "--model_args", model_args + extra, "--tasks", "dfew",
+                "--output_path", str(tmp_path / name), "--log_samples"]  # fmt: skip
+
+    def answers(name: str) -> dict[str, list]:
+        out = {}
+        for path in (tmp_path / name).rglob("*_samples_dfew.jsonl"):
+            for line in path.read_text().splitlines():
+                entry = json.loads(line)
+                out[entry["war"]["id"]] = entry["filtered_resps"]
+        return out
+
+    record = tmp_path / "killed.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, str(DRIVER), str(record), *args("killed", f",journal={journal}")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if sum(e["event"] == "generate" for e in read_record(record)) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    journaled = [json.loads(x) for x in (journal / "rank_0.jsonl").read_text().splitlines()]
+    assert 2 <= len(journaled) < len(labels), journaled
+    done = {r["request"].split("/doc ")[-1] for r in journaled}
+
+    resumed = run_lmms(tmp_path / "resumed.jsonl", args("resumed", f",journal={journal}"), env)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    generated = [i for e in read_record(tmp_path / "resumed.jsonl") if e["event"] == "generate"
+                 for i in e["ids"]]  # fmt: skip
+    assert sorted(generated) == sorted(
+        f"dfew/{i}" for i in range(len(labels)) if str(i) not in done
+    )
+    assert f"{len(journaled)} of {len(labels)} answers taken from the journal" in (
+        resumed.stdout + resumed.stderr
+    )
+
+    fresh = run_lmms(tmp_path / "fresh.jsonl", args("fresh"), env)
+    assert fresh.returncode == 0, (fresh.stdout + fresh.stderr)[-4000:]
+    assert answers("resumed") == answers("fresh")
+    assert len(answers("resumed")) == len(labels)
