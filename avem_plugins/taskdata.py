@@ -256,3 +256,27 @@ def media_messages(doc: dict[str, Any], text: str) -> list[dict[str, Any]]:
         content.append({"type": "audio", "url": doc["audio_path"]})
     content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
+
+
+def model_modalities() -> str:
+    """What media reached the model in this process, for the results file.
+
+    ``avem_av`` records its effective modalities (:func:`avem_plugins.lmms.model.run_info`);
+    when a model family cannot take a requested one, both are shown, e.g.
+    ``video (requested audio,video)``. Another model leaves this ``not recorded``.
+    """
+    import sys
+
+    module = sys.modules.get("avem_plugins.lmms.model")  # never imported from here
+    info = module.run_info() if module is not None else {}
+    if not info:
+        return "not recorded (the model is not avem_av)"
+    used = ",".join(info.get("modalities", [])) or "text"
+    asked = ",".join(info.get("requested_modalities", [])) or "text"
+    return used if used == asked else f"{used} (requested {asked})"
+
+
+def aggregate_model_modalities(items: list[dict[str, Any]]) -> str:
+    """The ``model_modalities`` metric: which media the model was given (see above)."""
+    del items  # the value is the run's, not a sample's
+    return model_modalities()

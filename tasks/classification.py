@@ -29,6 +29,7 @@ METRICS: tuple[str, ...] = (
     "dropped_count",
     "missing_media_count",
     "answer_parser",
+    "model_modalities",
 )
 
 
@@ -68,6 +69,9 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
         "missing_media_count": int(doc.get("missing_media_count", 0)),
     }
     return dict.fromkeys(METRICS, record)
+
+
+aggregate_model_modalities = taskdata.aggregate_model_modalities
 
 
 def _scores(items: list[dict[str, Any]]) -> metrics.ClassificationScores:

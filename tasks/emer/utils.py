@@ -151,7 +151,10 @@ METRICS: tuple[str, ...] = (
     "emotion_overlap_unscorable_count",
     "empty_count",
     "missing_media_count",
+    "model_modalities",
 )
+
+aggregate_model_modalities = taskdata.aggregate_model_modalities
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:

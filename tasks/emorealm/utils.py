@@ -309,6 +309,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"accuracy": float(record["correct"])}
     for name in (
         "unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser",
+        "model_modalities",
     ):  # fmt: skip
         out[name] = record
     if doc["task"] in YES_NO_TASKS:
@@ -396,6 +397,9 @@ def aggregate_empty_count(items: list[dict[str, Any]]) -> int:
 def aggregate_missing_media_count(items: list[dict[str, Any]]) -> int:
     """Items left out for missing media (only with ``AVEM_ALLOW_MISSING_MEDIA=1``)."""
     return max((r["missing_media_count"] for r in items), default=0)
+
+
+aggregate_model_modalities = taskdata.aggregate_model_modalities
 
 
 def aggregate_answer_parser(items: list[dict[str, Any]]) -> str:

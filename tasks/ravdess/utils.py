@@ -16,6 +16,7 @@ from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names t
     aggregate_dropped_count,
     aggregate_empty_count,
     aggregate_macro_f1,
+    aggregate_model_modalities,
     aggregate_missing_media_count,
     aggregate_uar,
     aggregate_unparsed_count,

@@ -28,7 +28,7 @@ LABELS = {
 }
 METRICS = {
     "weighted_f1", "uar", "war", "macro_f1", "confusion_matrix", "unparsed_count",
-    "unparsed_rate", "empty_count", "dropped_count", "missing_media_count", "answer_parser",
+    "unparsed_rate", "empty_count", "dropped_count", "missing_media_count", "answer_parser", "model_modalities",
 }  # fmt: skip
 
 
@@ -70,6 +70,7 @@ def test_cli_runs_mer2023_and_reports_weighted_f1_uar_war(tiny_qwen2_5_omni_dir,
         assert len(cm["labels"]) == n_labels
         assert sum(map(sum, cm["matrix"])) + sum(cm["predicted_outside_labels"]) == n_docs
         assert got["answer_parser,none"] == "robust" and got["missing_media_count,none"] == 0
+        assert got["model_modalities,none"] == "audio,video"
         # the aggregates agree with the per-sample records lmms-eval logged
         (samples_file,) = out.rglob(f"*_samples_{task}.jsonl")
         records = [

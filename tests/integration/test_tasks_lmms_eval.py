@@ -31,7 +31,10 @@ EMOREALM_TASKS = [
     "emorealm_reasoning_stress_audio",
     "emorealm_reasoning_stress_video",
 ]
-COMMON = {"unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser"}
+COMMON = {
+    "unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser",
+    "model_modalities",
+}  # fmt: skip
 YES_NO = {
     "paper_precision_yes_acc", "paper_recall_no_acc", "paper_f1_yes_no", "yes_rate",
     "relevant_acc", "spurious_acc", "hallucination_acc",
@@ -110,6 +113,8 @@ def test_cli_runs_emorealm_dfew_and_ravdess_audio_with_no_include_path(
         assert metrics(task) == expected, task
         assert results[task]["answer_parser,none"] == "robust"
         assert results[task]["missing_media_count,none"] == 0
+        # which media reached the model is in the results file itself
+        assert results[task]["model_modalities,none"] == "audio,video"
     # the headline: the unweighted mean of the five task accuracies
     mean = sum(results[t]["accuracy,none"] for t in EMOREALM_TASKS) / 5
     assert results["emorealm"]["accuracy,none"] == pytest.approx(mean)
