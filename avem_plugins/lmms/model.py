@@ -308,7 +308,7 @@ class AvemAV(lmms):
                     reused += 1
                     continue
             groups[req.group_key(self.modalities)].append(req)
-        if reused:
+        if reused and self.journal is not None:
             logger.warning(  # a warning, so nobody mistakes reused answers for new ones
                 "avem_av: %d of %d answers taken from the journal %s",
                 reused,

@@ -9,7 +9,12 @@ from dataclasses import replace
 from avem_plugins.lmms.journal import AnswerJournal, request_key
 from avem_plugins.lmms.requests import AVRequest
 
-MODEL = {"pretrained": "/m", "peft": None, "adapter": "qwen2_5_omni", "modalities": ["audio", "video"]}
+MODEL = {
+    "pretrained": "/m",
+    "peft": None,
+    "adapter": "qwen2_5_omni",
+    "modalities": ["audio", "video"],
+}
 
 
 def _req(tmp_path, **kw):
