@@ -173,7 +173,15 @@ class QwenOmniAdapter(ChatTemplateAdapter):
                 "plain videos; the model's use_audio_in_video flag is per batch. Group "
                 "examples by adapter.batch_key(example, modalities) first"
             )
-        parts = [self._encode_one(processor, ex, i, modalities) for i, ex in enumerate(examples)]
+        # Rows of one preference sample (chosen, rejected, rejected_2) share the prompt and the
+        # very same Media object: run the processor (frames, Whisper features) once for them.
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+        parts = []
+        for i, ex in enumerate(examples):
+            key = (ex.prompt, ex.system, id(ex.media))
+            if key not in seen:
+                seen[key] = self._encode_one(processor, ex, i, modalities)
+            parts.append(seen[key])
         inputs = self._collate(processor, parts)
         model_kwargs = {"use_audio_in_video": True} if "interleaved" in keys else {}
         return inputs, model_kwargs

@@ -24,10 +24,6 @@ of them alike:
   lambda_av 1); media encoded once per step and shared by all rows and both passes.
 - ``avem-no-reuse``: the same with ``encode_media_once=False`` (default mode only): what
   encode-once saves.
-- ``avem+memo`` (default mode only): a *prototype*, not shipped code: ``avem`` with the
-  adapter's per-example processor call memoised within a batch (bench-only wrapper), so each
-  sample's (prompt, media) is processed once for its chosen/rejected/rejected_2 rows, as
-  proposed in docs/BENCHMARKS.md.
 - ``policy``: the LoRA policy alone on AVEm-DPO's media rows (forward, backward, optimizer
   step; no reference, no text prior): the memory floor for the "no second model copy" target.
 
@@ -59,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 
-CONTENDERS = ("trl", "avem", "avem-no-reuse", "avem+memo", "policy")
+CONTENDERS = ("trl", "avem", "avem-no-reuse", "policy")
 TARGET_TIME_RATIO = 1.6
 TARGET_ENCODINGS = 2.0
 TARGET_MEMORY_RATIO = 1.10
@@ -322,8 +318,6 @@ def build_avem(setup: Setup, name: str) -> Any:
     from avem_plugins.trainer import AVEmDPOTrainer
 
     adapter = get_adapter("qwen2_5_omni", **setup.adapter_kwargs)
-    if name == "avem+memo":
-        memoize_prompts(adapter)
     cls = AVEmDPOTrainer if name != "policy" else _policy_trainer_class()
     args = AVEmDPOConfig(
         num_frames=setup.num_frames,
@@ -340,35 +334,6 @@ def build_avem(setup: Setup, name: str) -> Any:
         adapter=adapter,
     )
     return trainer, adapter
-
-
-def memoize_prompts(adapter: Any) -> None:
-    """Prototype (bench only): process each (prompt, media) once per ``training_rows`` call.
-
-    The AVEm-DPO collator gives a sample's chosen, rejected and rejected_2 rows the same
-    prompt and the same :class:`~avem_plugins.adapters.Media` object; the Qwen-Omni adapter
-    runs the processor (video frames, Whisper features) once per row. This wraps this one
-    adapter instance so rows sharing (prompt, system, media object, modalities) reuse one
-    processor output within a batch; the responses are appended per row as before.
-    """
-    one, rows = adapter._encode_one, adapter.training_rows
-    memo: dict[Any, Any] = {}
-
-    def encode_one(processor: Any, example: Any, index: int, modalities: Any) -> Any:
-        key = (example.prompt, example.system, id(example.media), modalities)
-        if key not in memo:
-            memo[key] = one(processor, example, index, modalities)
-        return memo[key]
-
-    def training_rows(*args: Any, **kwargs: Any) -> Any:
-        memo.clear()  # ids are only unique while the batch's examples are alive
-        try:
-            return rows(*args, **kwargs)
-        finally:
-            memo.clear()
-
-    adapter._encode_one = encode_one
-    adapter.training_rows = training_rows
 
 
 def _policy_trainer_class() -> Any:

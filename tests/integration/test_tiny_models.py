@@ -393,3 +393,32 @@ def test_generic_adapter_refuses_a_processor_without_media(tmp_path):
     adapter = get_adapter("hf_generic")
     with pytest.raises(AdapterError, match="neither a video processor nor an audio"):
         adapter.configure(build_tokenizer())
+
+
+def test_rows_sharing_a_sample_run_the_processor_once(tiny, media):
+    """Chosen/rejected/rejected_2 rows share prompt and Media: one processor call, same rows."""
+    av = parse_modalities("av")
+    shared = [Example("How?", media[0], r, id="s") for r in ("happy", "sad", "angry")]
+    other = Example("How?", media[1], "calm", id="o")  # same prompt, other clip: its own call
+    calls = []
+    real = tiny.processor.__class__.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    cls = tiny.processor.__class__
+    cls.__call__ = counting
+    try:
+        rows = tiny.adapter.training_rows(tiny.processor, [*shared, other], modalities=av)
+    finally:
+        cls.__call__ = real
+    assert len(calls) == 2
+    singles = [
+        tiny.adapter.training_rows(tiny.processor, [ex], modalities=av) for ex in [*shared, other]
+    ]
+    for key in ("pixel_values_videos", "input_features"):
+        assert torch.equal(rows[key], torch.cat([s[key] for s in singles], dim=0)), key
+    for i, single in enumerate(singles):
+        n = int(single["attention_mask"].sum())
+        assert torch.equal(rows["input_ids"][i][:n], single["input_ids"][0][:n])
