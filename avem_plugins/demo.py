@@ -313,6 +313,32 @@ def run_demo(config: DemoConfig, echo: Callable[[str], None] = print) -> DemoRes
     return result
 
 
+def changed_answers(before: Path, after: Path) -> tuple[int, int]:
+    """How many of the answers logged next to two results files differ: ``(changed, total)``."""
+
+    def answers(results: Path) -> dict[tuple[str, int], str]:
+        out = {}
+        for path in results.parent.glob("*_samples_*.jsonl"):
+            task = path.stem.split("_samples_", 1)[1]
+            for line in path.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                out[(task, int(entry["doc_id"]))] = str(entry["filtered_resps"])
+        return out
+
+    first, second = answers(before), answers(after)
+    shared = first.keys() & second.keys()
+    return sum(first[k] != second[k] for k in shared), len(shared)
+
+
+def training_log(log: Path) -> list[dict[str, str]]:
+    """The metrics dicts the trainer printed (``{'loss': ..., 'rewards/margins': ...}``)."""
+    import ast
+    import re
+
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return [ast.literal_eval(m) for m in re.findall(r"\{'loss': [^{}]*\}", text)]
+
+
 def summarize(result: DemoResult) -> str:
     """A plain-text table of the EmoReAlM scores before and after training."""
     from avem_plugins.report import load_run
@@ -331,4 +357,14 @@ def summarize(result: DemoResult) -> str:
     unparsed = runs["after_av"].value("emorealm_reasoning_basic_audio", "unparsed_rate")
     if unparsed is not None:
         lines.append(f"(after-training unparsed answer rate on basic audio: {unparsed:.2f})")
+    changed, total = changed_answers(result.results["before_av"], result.results["after_av"])
+    lines.append(f"answers changed by training (av): {changed} of {total}")
+    logged = training_log(result.out / "logs" / "train.log")
+    if logged:
+        first, last = logged[0], logged[-1]
+        keys = ("loss", "rewards/margins", "rewards/accuracies", "loss/input", "tpd/offset")
+        lines.append(
+            "training, first -> last logged step: "
+            + ", ".join(f"{k} {first.get(k, '?')} -> {last.get(k, '?')}" for k in keys)
+        )
     return "\n".join(lines)

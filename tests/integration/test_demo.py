@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,8 @@ def test_demo_runs_end_to_end(tmp_path):
     page = (out / "report" / "report.html").read_text()
     assert 'src="tasks.png"' in page and 'src="text_probe.png"' in page
     assert "emorealm_reasoning_stress_audio" in res.stdout
+    # the summary says how much training changed, measured from the logged answers
+    assert re.search(r"answers changed by training \(av\): \d+ of 20\b", res.stdout), res.stdout[
+        -2000:
+    ]
+    assert "rewards/accuracies" in res.stdout
