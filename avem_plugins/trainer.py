@@ -295,19 +295,23 @@ class AVEmDPOTrainer(DPOTrainer):
         calls_before = sum(self.encoder_counter.calls.values())
 
         features = self._encode(model, rows, frozen=self._encoders_frozen)
-        policy = self._table(self._row_logps(model, rows, features), sample, kind, n)
+        # The no-gradient passes (reference, text prior) run before the policy's forward, so
+        # their transient tensors are freed before the policy's autograd graph is built: the
+        # step's peak memory stays close to the policy alone (docs/BENCHMARKS.md).
         with self._reference() as ref:
             # the adapter-disabled policy shares the policy's encodings (frozen towers carry no
             # LoRA); an explicit reference model has its own, always frozen, towers
             ref_features = features if ref is self.model else self._encode(ref, rows, frozen=True)
             reference = self._table(self._row_logps(ref, rows, ref_features), sample, kind, n)
-        delta = policy - reference
 
         text = None
         if "text_rows" in inputs:
             with self._text_prior(model) as prior:
                 text_logps = self._row_logps(prior, inputs["text_rows"], None)
             text = self._table(text_logps, inputs["text_row_sample"], inputs["text_row_kind"], n)
+
+        policy = self._table(self._row_logps(model, rows, features), sample, kind, n)
+        delta = policy - reference
 
         has2 = inputs["has_rejected_2"].to(delta.device)
         has_mis = inputs["has_mismatched"].to(delta.device)
