@@ -38,6 +38,7 @@ and ``av`` are imported inside functions.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import os
 import threading
@@ -151,15 +152,26 @@ class DecodedClip:
     audio_path: str | None
 
     def to_media(self) -> Media:
-        """This clip as the adapters' :class:`~avem_plugins.adapters.Media`."""
+        """This clip as the adapters' :class:`~avem_plugins.adapters.Media`.
+
+        ``frame_rate`` is the rate of the *sampled* frames (``len(frames) / clip seconds``),
+        so families that place frames in time (Qwen-Omni's TMRoPE) see the same positions in
+        evaluation and training, with or without an audio track.
+        """
         from avem_plugins.adapters import Media
 
+        frame_rate = None
+        if self.frames is not None and self.video_path is not None:
+            seconds = _seconds_of(*_file_identity(self.video_path))
+            if seconds:
+                frame_rate = len(self.frames) / seconds
         return Media(
             frames=self.frames,
             audio=self.audio,
             sample_rate=self.sample_rate,
             audio_in_video=self.audio_source == "video",
             key=self.video_path or self.audio_path,
+            frame_rate=frame_rate,
         )
 
 
@@ -324,6 +336,13 @@ def _probe(path: StrPath) -> _Probe:
             "re-download it or re-encode it with ffmpeg",
         ) from err
     return probe
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds_of(path: str, size: int, mtime_ns: int) -> float | None:
+    """:func:`media_seconds` memoised by file identity (a changed file is probed again)."""
+    del size, mtime_ns  # part of the cache key only
+    return media_seconds(path)
 
 
 def media_seconds(path: StrPath) -> float | None:

@@ -435,7 +435,8 @@ class AvemAV(lmms):
             media = replace(media, frames=frames)
         if audio_array is not None:
             media = replace(media, audio=audio_array, audio_in_video=False)
-        if media.frames is not None and video_path is not None:
+        if media.frames is not None and media.frame_rate is None and video_path is not None:
+            # in-memory frames of a file-backed clip: place them over the file's duration
             seconds = media_seconds(video_path)
             if seconds:
                 media = replace(media, frame_rate=len(media.frames) / seconds)

@@ -454,3 +454,19 @@ def test_media_module_imports_no_decoder_at_import_time() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_to_media_carries_the_sampled_frame_rate(tmp_path):
+    """Frames are placed in time the same way with or without an audio track."""
+    from avem_plugins.media import decode_clip
+    from avem_plugins.synth import write_clip
+
+    with_audio = write_clip(tmp_path / "a.mp4", visual_cue="red_circle", audio_cue="high_tone",
+                            num_frames=16, fps=8)  # fmt: skip
+    silent = write_clip(tmp_path / "v.mp4", visual_cue="red_circle", audio_cue="high_tone",
+                        num_frames=16, fps=8, audio=False)  # fmt: skip
+    for path in (with_audio, silent):
+        media = decode_clip(video=path, num_frames=8, want_audio=False, cache=None).to_media()
+        assert media.frame_rate == pytest.approx(8 / 2.0, rel=0.05), path  # 8 frames over 2 s
+    audio_only = decode_clip(audio=with_audio, want_video=False, cache=None).to_media()
+    assert audio_only.frame_rate is None
