@@ -18,6 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: The tiny Qwen2.5 vision tower (2 layers, hidden 32), shared by the Qwen2.5-Omni kit and
+#: the tests' tiny Qwen2.5-VL model.
+QWEN2_5_VISION: dict[str, Any] = {
+    "depth": 2,
+    "hidden_size": 32,
+    "intermediate_size": 32,
+    "num_heads": 4,
+    "out_hidden_size": 32,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "window_size": 112,
+    "fullatt_block_indexes": [1],
+}
+
 #: Families the kit can build (``--family``).
 FAMILIES: tuple[str, ...] = ("qwen2_5_omni", "qwen3_omni")
 
@@ -211,18 +226,7 @@ def build_config(family: str, tokenizer: Any) -> Any:
         }
         return Qwen2_5OmniThinkerConfig(
             text_config=text,
-            vision_config={
-                "depth": 2,
-                "hidden_size": 32,
-                "intermediate_size": 32,
-                "num_heads": 4,
-                "out_hidden_size": 32,
-                "patch_size": 14,
-                "spatial_merge_size": 2,
-                "temporal_patch_size": 2,
-                "window_size": 112,
-                "fullatt_block_indexes": [1],
-            },
+            vision_config=dict(QWEN2_5_VISION),
             audio_config={
                 "d_model": 32,
                 "encoder_layers": 2,

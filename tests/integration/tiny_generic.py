@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avem_plugins.tiny import build_tokenizer
+from avem_plugins.tiny import QWEN2_5_VISION, build_tokenizer
 
 
 def build_tiny_video_only(out_dir: Path) -> Path:
@@ -45,18 +45,7 @@ def build_tiny_video_only(out_dir: Path) -> Path:
             "bos_token_id": None,
             "eos_token_id": tok.eos_token_id,
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 32,
-            "num_heads": 4,
-            "out_hidden_size": 32,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-        },
+        vision_config=dict(QWEN2_5_VISION),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
