@@ -21,7 +21,7 @@ from setuptools.command.build_py import build_py
 
 PTH_NAME = "avem_trl_hook.pth"
 PTH_LINE = (
-    'import sys; exec("try:\\n from avem_plugins.trl_hook import activate\\n activate()\\n'
+    'import sys; exec("try:\\n from avem_plugins.launch.trl_hook import activate\\n activate()\\n'
     "except Exception as e:\\n print('avem: trl --recipe hook not loaded (%r); running TRL "
     "unchanged' % (e,), file=sys.stderr)\") if getattr(sys, 'argv', [])[1:2] == ['dpo'] and '--recipe' in str(sys.argv) else None"
 )

@@ -3,7 +3,7 @@
 Everything runs through the real tools, as a user would run them:
 
 1. build a tiny random-weight Qwen2.5-Omni thinker and its processor (``avem tiny-model``);
-2. write a small synthetic audiovisual-emotion world (:mod:`avem_plugins.demo_data`): an
+2. write a small synthetic audiovisual-emotion world (:mod:`avem_plugins.testing.demo_data`): an
    EmoReAlM-format benchmark over a DFEW-style clip tree (with stress questions whose wording
    suggests the wrong answer) and an AVEm-DPO preference file on separate clips;
 3. optionally warm the random model up with a short supervised pass on separate clips, so it
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avem_plugins import demo_data
+from avem_plugins.testing import demo_data
 
 #: Model arguments that keep the tiny model fast (few visual tokens, short answers).
 TINY_MODEL_ARGS = "device=cpu,video_max_pixels=4096,max_new_tokens=8,batch_size=8"
@@ -110,8 +110,10 @@ def warmup(
     """
     import torch
 
-    from avem_plugins.adapters import Example, get_adapter, parse_modalities
+    from avem_plugins.adapters.base import Example
     from avem_plugins.media import decode_clip
+    from avem_plugins.modality import parse_modalities
+    from avem_plugins.registry import get_adapter
 
     torch.manual_seed(seed)
     from transformers import AutoConfig
@@ -182,7 +184,7 @@ def run_demo(config: DemoConfig, echo: Callable[[str], None] = print) -> DemoRes
         "pipeline (lmms-eval CLI, trl dpo --recipe avem-tiny, avem report); its numbers say "
         "nothing about the paper's models."
     )
-    from avem_plugins.tiny import build_tiny_model
+    from avem_plugins.testing.tiny import build_tiny_model
 
     step(1, f"building a tiny {config.family} model")
     t = time.perf_counter()

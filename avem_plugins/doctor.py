@@ -124,7 +124,7 @@ def check_torch_pair() -> Check:
 def check_plugins() -> Check:
     """Whether the avem plugins (built-in and third-party) load."""
     try:
-        from avem_plugins.adapters import available_adapters
+        from avem_plugins.registry import available_adapters
 
         names = sorted(available_adapters())
     except Exception as exc:
@@ -139,7 +139,7 @@ def check_plugins() -> Check:
 def check_recipes() -> Check:
     """Whether the recipe registry builds (names are unique across recipe folders)."""
     try:
-        from avem_plugins.recipe import available_recipes
+        from avem_plugins.launch.recipe import available_recipes
 
         names = list(available_recipes())
     except Exception as exc:
@@ -176,18 +176,18 @@ def site_dirs() -> list[Path]:
 
 def find_trl_hook_pth(dirs: Iterable[Path] | None = None) -> Path | None:
     """The installed ``avem_trl_hook.pth`` that calls our hook, if any."""
-    from avem_plugins.trl_hook import PTH_NAME
+    from avem_plugins.launch.trl_hook import PTH_NAME
 
     for folder in site_dirs() if dirs is None else dirs:
         pth = Path(folder) / PTH_NAME
-        if pth.is_file() and "avem_plugins.trl_hook" in pth.read_text(errors="replace"):
+        if pth.is_file() and "avem_plugins.launch.trl_hook" in pth.read_text(errors="replace"):
             return pth
     return None
 
 
 def check_trl_hook(dirs: Iterable[Path] | None = None) -> Check:
     """Whether ``trl dpo --recipe`` will be intercepted in this environment."""
-    from avem_plugins import trl_hook
+    from avem_plugins.launch import trl_hook
 
     name = "trl --recipe hook"
     pth = find_trl_hook_pth(dirs)

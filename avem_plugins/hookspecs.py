@@ -14,11 +14,20 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from avem_plugins.adapters import ModelAdapter
+    from avem_plugins.adapters.base import ModelAdapter
 
 PROJECT = "avem"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class PluginError(ValueError):
+    """A plugin registered something unusable; the message names it and says what to do.
+
+    The one error policy of every hook consumer (:mod:`avem_plugins.registry`): a bad
+    registration raises this (adapters: its subclass ``AdapterError``). Hosts that must never
+    raise (lmms-eval task discovery) catch it and fall back to the built-ins with a warning.
+    """
 
 
 @hookspec
@@ -26,8 +35,8 @@ def avem_register_model_adapters(register: Callable[[type[ModelAdapter]], None])
     """Register model adapters: one class per model family.
 
     :param register: call ``register(AdapterClass)`` once per adapter. The class must
-        subclass :class:`avem_plugins.adapters.ModelAdapter` and carry a unique ``name``.
-        Duplicate names raise :class:`avem_plugins.adapters.AdapterError`.
+        subclass :class:`avem_plugins.adapters.base.ModelAdapter` and carry a unique ``name``.
+        Duplicate names raise :class:`avem_plugins.adapters.base.AdapterError`.
     """
 
 

@@ -37,6 +37,7 @@ and ``av`` are imported inside functions.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import math
@@ -46,12 +47,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from avem_plugins.adapters import Media
 
 __all__ = [
     "BACKENDS",
@@ -60,6 +58,7 @@ __all__ = [
     "CorruptMediaError",
     "DecodedClip",
     "EmptyMediaError",
+    "Media",
     "MediaCache",
     "MediaError",
     "MediaNotFoundError",
@@ -67,9 +66,12 @@ __all__ = [
     "NoVideoStreamError",
     "decode_clip",
     "default_cache",
+    "example_media",
     "load_audio",
     "load_frames",
     "media_seconds",
+    "resample_audio",
+    "sample_frames",
     "sample_indices",
 ]
 
@@ -135,6 +137,27 @@ class _BackendFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Media:
+    """Decoded media of one example, as produced by :mod:`avem_plugins.media`.
+
+    ``frames`` is ``(T, H, W, 3)`` uint8; ``audio`` is mono float32 at ``sample_rate``.
+    ``audio_in_video`` says the audio is the video's own track (some families, such as
+    Qwen-Omni, interleave such audio with the video tokens). ``key`` identifies the media
+    (e.g. the resolved path) so shared media can be encoded once. ``frame_rate`` is the
+    rate of the *sampled* frames (``len(frames) / clip seconds``) for families that place
+    frames in time (Qwen-Omni's TMRoPE); ``None`` lets the adapter derive it from the
+    clip's own audio track, or use the processor's default.
+    """
+
+    frames: np.ndarray | None = None
+    audio: np.ndarray | None = None
+    sample_rate: int = 16000
+    audio_in_video: bool = False
+    key: str | None = None
+    frame_rate: float | None = None
+
+
+@dataclass(frozen=True)
 class DecodedClip:
     """Decoded media of one clip.
 
@@ -152,14 +175,12 @@ class DecodedClip:
     audio_path: str | None
 
     def to_media(self) -> Media:
-        """This clip as the adapters' :class:`~avem_plugins.adapters.Media`.
+        """This clip as the adapters' :class:`~avem_plugins.adapters.base.Media`.
 
         ``frame_rate`` is the rate of the *sampled* frames (``len(frames) / clip seconds``),
         so families that place frames in time (Qwen-Omni's TMRoPE) see the same positions in
         evaluation and training, with or without an audio track.
         """
-        from avem_plugins.adapters import Media
-
         frame_rate = None
         if self.frames is not None and self.video_path is not None:
             seconds = _seconds_of(*_file_identity(self.video_path))
@@ -678,3 +699,76 @@ def decode_clip(
         video_path=str(Path(video).expanduser().resolve()) if video is not None else None,
         audio_path=str(Path(audio).expanduser().resolve()) if audio is not None else None,
     )
+
+
+def sample_frames(video: Any, num_frames: int) -> np.ndarray:
+    """``num_frames`` frames of an in-memory ``(T, H, W, 3)`` array, by :func:`sample_indices`."""
+    array = np.asarray(video)
+    return array[sample_indices(len(array), num_frames)]
+
+
+def resample_audio(audio: Any, rate: int, target: int) -> np.ndarray:
+    """Mono float32 at ``target`` Hz from an in-memory array (channels averaged)."""
+    array = np.asarray(audio, dtype=np.float32)
+    if array.ndim > 1:
+        array = array.mean(axis=-1 if array.shape[-1] <= 8 else 0)
+    if int(rate) == int(target):
+        return array
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(target))
+    return resample_poly(array, int(target) // g, int(rate) // g).astype(np.float32)
+
+
+def example_media(
+    video: StrPath | np.ndarray | None,
+    audio: StrPath | dict[str, Any] | None,
+    *,
+    want_video: bool,
+    want_audio: bool,
+    num_frames: int = 8,
+    sample_rate: int = 16000,
+    backend: str = "auto",
+    missing_audio: str = "error",
+    decode: Callable[..., DecodedClip] | None = None,
+) -> Media:
+    """The :class:`Media` of one example: the one place evaluation and training assemble it.
+
+    ``video`` is a file or an in-memory ``(T, H, W, 3)`` array; ``audio`` a file, lmms-eval's
+    ``{"array", "sampling_rate"}`` dict, or ``None`` (then the video's own track is used when
+    ``want_audio``). Files go through :func:`decode_clip` (or ``decode``, same signature),
+    arrays are sampled / resampled here (in-memory frames carry no ``frame_rate``: the
+    adapter uses the processor's default).
+    """
+    if not (want_video or want_audio):
+        return Media(sample_rate=sample_rate)
+    decode = decode or decode_clip
+    video_path = None if video is None or isinstance(video, np.ndarray) else video
+    frames = (
+        sample_frames(video, num_frames)
+        if want_video and video_path is None and video is not None
+        else None
+    )
+    audio_array = None
+    if isinstance(audio, dict):
+        audio_array = resample_audio(audio["array"], audio["sampling_rate"], sample_rate)
+    audio_path = None if isinstance(audio, dict) else audio
+    media = Media(sample_rate=sample_rate)
+    file_video = want_video and video_path is not None
+    file_audio = want_audio and audio_array is None
+    if file_video or file_audio:
+        media = decode(
+            video=video_path,
+            audio=audio_path,
+            num_frames=num_frames,
+            sample_rate=sample_rate,
+            want_video=file_video,
+            want_audio=file_audio,
+            backend=backend,
+            missing_audio=missing_audio,
+        ).to_media()
+    if frames is not None:
+        media = dataclasses.replace(media, frames=frames)
+    if audio_array is not None:
+        media = dataclasses.replace(media, audio=audio_array, audio_in_video=False)
+    return media

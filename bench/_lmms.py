@@ -63,8 +63,8 @@ def write_emorealm_data(
     """
     import json
 
-    from avem_plugins.synth import EMOTION_CUES, write_clip
     from avem_plugins.testing.benchdata import DFEW_IDS, write_dfew_tree, write_emorealm_json
+    from avem_plugins.testing.synth import EMOTION_CUES, write_clip
 
     emotions = list(DFEW_IDS)
     labels = {i + 1: emotions[i % len(emotions)] for i in range(clips)}
@@ -212,7 +212,7 @@ def eval_timers() -> Iterator[Timers]:
     from lmms_eval.tasks import TaskManager
 
     from avem_plugins import media
-    from avem_plugins.chat_template import ChatTemplateAdapter
+    from avem_plugins.adapters.chat_template import ChatTemplateAdapter
     from avem_plugins.lmms.model import AvemAV
 
     timers = Timers()

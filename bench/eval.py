@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         import _lmms
 
-        from avem_plugins.tiny import build_tiny_model
+        from avem_plugins.testing.tiny import build_tiny_model
 
         model_dir = build_tiny_model(work / "tiny-qwen2_5_omni")
         data = _lmms.write_emorealm_data(

@@ -46,8 +46,8 @@ TARGET_SPEEDUP = 1.5
 
 
 def make_clips(folder: Path, n: int, seconds: float, fps: int, size: tuple[int, int]) -> list[Path]:
-    """``n`` synthetic H.264 + AAC clips (see :func:`avem_plugins.synth.write_clip`)."""
-    from avem_plugins.synth import EMOTION_CUES, write_clip
+    """``n`` synthetic H.264 + AAC clips (see :func:`avem_plugins.testing.synth.write_clip`)."""
+    from avem_plugins.testing.synth import EMOTION_CUES, write_clip
 
     cues = list(EMOTION_CUES.values())
     paths = []
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print(_common.table(["loader", "frames", "clips/s", "x baseline", "target"], rows))
 
-        from avem_plugins.tiny import build_tiny_model
+        from avem_plugins.testing.tiny import build_tiny_model
 
         model_dir = build_tiny_model(work / "tiny-qwen2_5_omni")
         counts = decodes_per_clip(work, model_dir, eval_clips, per_task)

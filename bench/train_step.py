@@ -113,7 +113,7 @@ def write_preferences(work: Path, n: int, clip: dict[str, Any]) -> Path:
     clip (audio = the clip's own track), ``video_l`` = the next clip (another emotion) as the
     mismatched input, and the emotion label.
     """
-    from avem_plugins.synth import make_clips
+    from avem_plugins.testing.synth import make_clips
 
     clips = make_clips(work / "clips", max(n, 2), seed=0, **clip)
     rows = []
@@ -156,7 +156,7 @@ def realistic_config(size: str, processor: Any) -> Any:
     """A Qwen2.5-Omni thinker config with the published ``size`` dims and the kit's token ids."""
     from transformers import Qwen2_5OmniThinkerConfig
 
-    from avem_plugins.tiny import build_config
+    from avem_plugins.testing.tiny import build_config
 
     tiny = build_config("qwen2_5_omni", processor.tokenizer)  # the kit's special-token ids
     ids = {
@@ -258,9 +258,9 @@ class PerRowMediaCollator:
         )  # fmt: skip
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        from avem_plugins.adapters import Example
+        from avem_plugins.adapters.base import Example
         from avem_plugins.media import decode_clip
-        from avem_plugins.text import strip_media_markers
+        from avem_plugins.modality import strip_media_markers
 
         media = [
             decode_clip(self.root / f["video"], num_frames=self.num_frames).to_media()
@@ -283,8 +283,8 @@ def build_trl(setup: Setup) -> Any:
     from transformers import AutoProcessor
     from trl import DPOConfig, DPOTrainer
 
-    from avem_plugins.adapters import get_adapter
-    from avem_plugins.train import language_lora_config
+    from avem_plugins.dpo.train import language_lora_config
+    from avem_plugins.registry import get_adapter
 
     rows = [json.loads(line) for line in setup.prefs.read_text().splitlines()]
     # an "images" column makes TRL treat the data as multimodal: no text pre-tokenisation
@@ -311,11 +311,11 @@ def build_trl(setup: Setup) -> Any:
 def build_avem(setup: Setup, name: str) -> Any:
     from transformers import AutoProcessor
 
-    from avem_plugins.adapters import get_adapter
-    from avem_plugins.config import AVEmDPOConfig
-    from avem_plugins.prefs import load_preference_dataset
-    from avem_plugins.train import language_lora_config
-    from avem_plugins.trainer import AVEmDPOTrainer
+    from avem_plugins.dpo.config import AVEmDPOConfig
+    from avem_plugins.dpo.train import language_lora_config
+    from avem_plugins.dpo.trainer import AVEmDPOTrainer
+    from avem_plugins.prefs.schema import load_preference_dataset
+    from avem_plugins.registry import get_adapter
 
     adapter = get_adapter("qwen2_5_omni", **setup.adapter_kwargs)
     cls = AVEmDPOTrainer if name != "policy" else _policy_trainer_class()
@@ -337,7 +337,7 @@ def build_avem(setup: Setup, name: str) -> Any:
 
 
 def _policy_trainer_class() -> Any:
-    from avem_plugins.trainer import AVEmDPOTrainer
+    from avem_plugins.dpo.trainer import AVEmDPOTrainer
 
     class PolicyOnly(AVEmDPOTrainer):
         """The LoRA policy alone on AVEm-DPO's media rows: no reference pass, no text prior."""
@@ -373,7 +373,7 @@ class Runner:
     _next: int = 0
 
     def __post_init__(self) -> None:
-        from avem_plugins.encoding import EncoderCallCounter
+        from avem_plugins.adapters.encoding import EncoderCallCounter
 
         t = self.trainer
         t.create_optimizer_and_scheduler(num_training_steps=10**4)
@@ -469,7 +469,7 @@ def prepare(args: Any, work: Path) -> Setup:
     """Clips, preference rows, processor and the model factory for ``args.size``."""
     import torch
 
-    from avem_plugins.tiny import build_processor, build_tiny_model
+    from avem_plugins.testing.tiny import build_processor, build_tiny_model
 
     if args.size == "tiny":
         model_dir = build_tiny_model(work / "tiny-qwen2_5_omni")
@@ -685,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if args.size == "realistic" and args.params_only:
-        from avem_plugins.tiny import build_processor
+        from avem_plugins.testing.tiny import build_processor
 
         config = realistic_config(args.model_size, build_processor("qwen2_5_omni"))
         n = count_parameters(config)

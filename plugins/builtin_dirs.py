@@ -9,17 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avem_plugins.hookspecs import hookimpl
+from avem_plugins.registry import builtin_recipe_dir, builtin_task_dir
 
 
 @hookimpl
 def avem_register_task_dirs(register: Callable[[Path], None]) -> None:
-    import avem_plugins.tasks
-
-    register(Path(avem_plugins.tasks.__file__).parent)
+    register(builtin_task_dir())
 
 
 @hookimpl
 def avem_register_recipe_dirs(register: Callable[[Path], None]) -> None:
-    import avem_plugins.recipes
-
-    register(Path(avem_plugins.recipes.__file__).parent)
+    register(builtin_recipe_dir())

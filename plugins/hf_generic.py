@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from avem_plugins.adapters import AdapterError, ModelAdapter
-from avem_plugins.chat_template import ChatTemplateAdapter
+from avem_plugins.adapters.base import AdapterError, ModelAdapter
+from avem_plugins.adapters.chat_template import ChatTemplateAdapter
 from avem_plugins.hookspecs import hookimpl
 
 

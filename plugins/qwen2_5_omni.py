@@ -1,7 +1,7 @@
 """Built-in plugin: the Qwen2.5-Omni adapter (thinker; 3B and 7B).
 
 Registered through the same hook a third-party plugin uses. The family logic lives in
-:mod:`avem_plugins.omni`, shared with Qwen3-Omni.
+:mod:`avem_plugins.plugins.qwen_omni`, shared with Qwen3-Omni.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from avem_plugins.adapters import ModelAdapter
+from avem_plugins.plugins.qwen_omni import QwenOmniAdapter
+
+from avem_plugins.adapters.base import ModelAdapter
 from avem_plugins.hookspecs import hookimpl
-from avem_plugins.omni import QwenOmniAdapter
 
 
 class Qwen2_5OmniAdapter(QwenOmniAdapter):

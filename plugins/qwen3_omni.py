@@ -1,7 +1,7 @@
 """Built-in plugin: the Qwen3-Omni adapter (the MoE thinker).
 
 Registered through the same hook a third-party plugin uses. The family logic lives in
-:mod:`avem_plugins.omni`, shared with Qwen2.5-Omni; Qwen3-Omni's deepstack visual
+:mod:`avem_plugins.plugins.qwen_omni`, shared with Qwen2.5-Omni; Qwen3-Omni's deepstack visual
 features travel with the video encodings.
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from avem_plugins.adapters import ModelAdapter
+from avem_plugins.plugins.qwen_omni import QwenOmniAdapter
+
+from avem_plugins.adapters.base import ModelAdapter
 from avem_plugins.hookspecs import hookimpl
-from avem_plugins.omni import QwenOmniAdapter
 
 
 class Qwen3OmniAdapter(QwenOmniAdapter):

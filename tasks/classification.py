@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from avem_plugins import emotions, metrics, taskdata
+from avem_plugins.scoring import emotions, metrics, taskdata
 
 #: The paper's prompt.
 PROMPT_VIDEO = "Describe the emotion of the person in the video in one word."

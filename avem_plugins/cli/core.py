@@ -12,7 +12,7 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List loaded plugins, their versions and the hooks each implements."""
-    from avem_plugins.manager import describe_plugins
+    from avem_plugins.registry import describe_plugins
 
     rows = describe_plugins()
     if as_json:

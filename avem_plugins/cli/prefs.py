@@ -45,7 +45,7 @@ def validate(
     ] = 50,
 ) -> None:
     """Check schema, media, duplicates, modality and PMP coverage; exit 1 on errors."""
-    from avem_plugins.prefs_validate import validate_file, write_report
+    from avem_plugins.prefs.validate import validate_file, write_report
 
     result = validate_file(file, media_root, check_exists=check_media)
     shown = 0
@@ -150,14 +150,14 @@ def build(
     ] = True,
 ) -> None:
     """Generate preference rows (prompt, chosen, two negatives, mismatched clip) with an LLM."""
-    from avem_plugins.llm_client import (
+    from avem_plugins.prefs.build import PrefsBuildError, build_preferences
+    from avem_plugins.prefs.llm_client import (
         ChatClient,
         LLMError,
         LocalChatClient,
         OpenAIChatClient,
         api_key_from_env,
     )
-    from avem_plugins.prefs_build import PrefsBuildError, build_preferences
 
     if (endpoint is None) == (local_model is None):
         raise _fail("give exactly one of --endpoint URL (with --model) or --local-model PATH", 2)
@@ -202,7 +202,7 @@ def templates_cmd(
     """Copy the shipped prompt templates for editing (then pass --templates DIR to build)."""
     import shutil
 
-    from avem_plugins.prefs_build import TEMPLATE_FILES, shipped_templates_dir
+    from avem_plugins.prefs.build import TEMPLATE_FILES, shipped_templates_dir
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in TEMPLATE_FILES:
@@ -230,8 +230,8 @@ def sample(
     ] = "relative",
 ) -> None:
     """Stratified sample (emotion x modality x negatives) as CSV and an HTML page with the clips."""
-    from avem_plugins.prefs import PreferenceDataError
-    from avem_plugins.prefs_review import sample_for_review
+    from avem_plugins.prefs.review import sample_for_review
+    from avem_plugins.prefs.schema import PreferenceDataError
 
     try:
         picked, csv_path, html_path = sample_for_review(
@@ -256,8 +256,8 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Import the authors' DPO JSON (markers stripped, paths checked, modality written out)."""
-    from avem_plugins.prefs import PreferenceDataError
-    from avem_plugins.prefs_io import PrefsIOError, import_authors
+    from avem_plugins.prefs.io import PrefsIOError, import_authors
+    from avem_plugins.prefs.schema import PreferenceDataError
 
     try:
         samples = import_authors(
@@ -291,8 +291,8 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace existing exports.")] = False,
 ) -> None:
     """Validate and export: train.jsonl for --dataset_name, dataset/ for datasets.load_from_disk."""
-    from avem_plugins.prefs import PreferenceDataError
-    from avem_plugins.prefs_io import PrefsIOError, export_preferences
+    from avem_plugins.prefs.io import PrefsIOError, export_preferences
+    from avem_plugins.prefs.schema import PreferenceDataError
 
     try:
         written = export_preferences(

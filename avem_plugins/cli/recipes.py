@@ -20,7 +20,7 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the registered recipes: name, base and description."""
-    from avem_plugins.recipe import RecipeError, describe
+    from avem_plugins.launch.recipe import RecipeError, describe
 
     try:
         rows = describe()
@@ -49,7 +49,7 @@ def show(
     ] = False,
 ) -> None:
     """Print a recipe file (with its launch line), or its merged arguments."""
-    from avem_plugins.recipe import RecipeError, find_recipe, load_recipe, resolved_yaml
+    from avem_plugins.launch.recipe import RecipeError, find_recipe, load_recipe, resolved_yaml
 
     try:
         if resolved:
@@ -67,7 +67,7 @@ def cp(
     dest: Annotated[Path, typer.Argument(help="Destination .yaml file or folder.")],
 ) -> None:
     """Copy a recipe to edit it; run it with `avem dpo --recipe DEST`."""
-    from avem_plugins.recipe import RecipeError, copy_recipe
+    from avem_plugins.launch.recipe import RecipeError, copy_recipe
 
     try:
         target = copy_recipe(name, dest)
@@ -85,8 +85,8 @@ def validate(
     ] = None,
 ) -> None:
     """Bind recipes to the real config dataclasses and adapter registry; exit 1 on errors."""
-    from avem_plugins.recipe import RecipeError, available_recipes
-    from avem_plugins.recipe import validate as validate_one
+    from avem_plugins.launch.recipe import RecipeError, available_recipes
+    from avem_plugins.launch.recipe import validate as validate_one
 
     try:
         targets = list(names) if names else list(available_recipes())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from avem_plugins.sources import SourceTable
+    from avem_plugins.prefs.sources import SourceTable
 
 sources_app = typer.Typer(
     help="Turn MAFW / MER2025 label files into the clips table `avem prefs build` reads.",
@@ -66,7 +66,7 @@ def _write(
     allow_missing: bool,
     force: bool,
 ) -> None:
-    from avem_plugins.sources import SourceError, sample_per_label, write_clip_table
+    from avem_plugins.prefs.sources import SourceError, sample_per_label, write_clip_table
 
     if table.missing:
         shown = ", ".join(table.missing[:5]) + (" ..." if len(table.missing) > 5 else "")
@@ -105,7 +105,7 @@ def _write(
 
 
 def _run(reader, root: Path, **kwargs) -> SourceTable:
-    from avem_plugins.sources import SourceError
+    from avem_plugins.prefs.sources import SourceError
 
     try:
         return reader(root, **kwargs)
@@ -137,7 +137,7 @@ def mafw(
     force: Force = False,
 ) -> None:
     """MAFW single-label clips (11 classes) -> a clips table with label-drawn mismatches."""
-    from avem_plugins.sources import mafw_clips
+    from avem_plugins.prefs.sources import mafw_clips
 
     table = _run(
         mafw_clips,
@@ -180,7 +180,7 @@ def mer2025(
     force: Force = False,
 ) -> None:
     """MER2025 track-1 labelled clips (6 classes) -> a clips table with label-drawn mismatches."""
-    from avem_plugins.sources import mer2025_clips
+    from avem_plugins.prefs.sources import mer2025_clips
 
     table = _run(
         mer2025_clips,

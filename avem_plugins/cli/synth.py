@@ -29,7 +29,7 @@ def clips(
     ] = True,
 ) -> None:
     """Write N mp4 clips (H.264 + AAC) cycling through emotions, plus a clips.csv manifest."""
-    from avem_plugins.synth import make_clips
+    from avem_plugins.testing.synth import make_clips
 
     records = make_clips(
         out_dir,
@@ -56,7 +56,7 @@ def wav(
     ] = 16000,
 ) -> None:
     """Write a mono 16-bit PCM wav sounding an audio cue."""
-    from avem_plugins.synth import AUDIO_CUES, write_wav
+    from avem_plugins.testing.synth import AUDIO_CUES, write_wav
 
     if cue not in AUDIO_CUES:
         raise typer.BadParameter(

@@ -39,7 +39,8 @@ def tasks_dir(
 
     Example: lmms-eval tasks list --include-path "$(avem tasks-dir)"
     """
-    from avem_plugins.lmms.discovery import LM_EVAL_SUBDIR, builtin_task_dir, task_dirs
+    from avem_plugins.lmms.discovery import LM_EVAL_SUBDIR, task_dirs
+    from avem_plugins.registry import builtin_task_dir
 
     if harness is Harness.lm_eval:
         typer.echo(str(builtin_task_dir() / LM_EVAL_SUBDIR))

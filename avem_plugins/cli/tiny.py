@@ -17,7 +17,7 @@ def tiny_model(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights.")] = 0,
 ) -> None:
     """Build a tiny random-weight Qwen-Omni thinker and its processor (no hub access)."""
-    from avem_plugins.tiny import FAMILIES, build_tiny_model
+    from avem_plugins.testing.tiny import FAMILIES, build_tiny_model
 
     if family not in FAMILIES:
         raise typer.BadParameter(

@@ -22,8 +22,6 @@ only leaves an import hook that wraps the class the moment lmms-eval imports it.
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
 import logging
 import os
 import sys
@@ -31,6 +29,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from avem_plugins.importhook import AfterImport, after_import
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +47,23 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def builtin_task_dir() -> Path:
-    """The folder of the tasks shipped with avem-plugins (``avem_plugins.tasks``)."""
-    import avem_plugins.tasks
-
-    return Path(avem_plugins.tasks.__file__).resolve().parent
-
-
 def task_dirs() -> list[Path]:
-    """Folders registered through ``avem_register_task_dirs``, de-duplicated, existing.
+    """Folders registered through ``avem_register_task_dirs`` (:func:`avem_plugins.registry.task_dirs`).
 
-    If the plugins cannot be loaded (a broken third-party plugin), our own folder is
-    still returned, with a warning, so the shipped tasks stay reachable.
+    If the plugins cannot be loaded or one registers a bad folder, our own folder is still
+    returned, with a warning, so the shipped tasks stay reachable.
     """
-    found: list[Path] = []
-
-    def register(path: Path | str) -> None:
-        resolved = Path(path).expanduser().resolve()
-        if not resolved.is_dir():
-            log.warning("avem: registered task folder %s does not exist; skipped", resolved)
-        elif resolved not in found:
-            found.append(resolved)
+    from avem_plugins import registry
 
     try:
-        from avem_plugins.manager import load_plugins
-
-        load_plugins().hook.avem_register_task_dirs(register=register)
+        return registry.task_dirs()
     except Exception as err:
         log.warning(
             "avem: plugins failed to load (%s: %s); only the built-in task folder is indexed",
             type(err).__name__,
             err,
         )
-        register(builtin_task_dir())
-    return found
+        return [registry.builtin_task_dir()]
 
 
 def _as_list(include_path: str | os.PathLike[str] | Iterable[Any] | None) -> list[Any]:
@@ -178,53 +161,15 @@ def unwrap_initialize_tasks(manager_cls: Any) -> None:
             manager_cls.initialize_tasks = original
 
 
-class _WrapOnImport(importlib.abc.MetaPathFinder):
-    """Wraps ``TaskManager`` right after ``lmms_eval.tasks`` is first executed."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != TASKS_MODULE:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _Loader(spec.loader)
-                return spec
-            if spec is not None:
-                return spec
-        return None
+def _wrap_task_manager(module: Any) -> None:
+    wrap_initialize_tasks(module.TaskManager)
 
 
-class _Loader(importlib.abc.Loader):
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def create_module(self, spec: Any) -> Any:
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._inner.exec_module(module)
-        try:
-            wrap_initialize_tasks(module.TaskManager)
-        except Exception as err:
-            log.warning("avem: could not hook lmms-eval's TaskManager: %s", err)
-        finally:
-            _remove_hook()
+def _wrap_failed(err: BaseException) -> None:
+    log.warning("avem: could not hook lmms-eval's TaskManager: %s", err)
 
 
-_hook: _WrapOnImport | None = None
-
-
-def _remove_hook() -> None:
-    global _hook
-    with _lock:
-        if _hook is not None and _hook in sys.meta_path:
-            sys.meta_path.remove(_hook)
-        _hook = None
+_hook: AfterImport | None = None
 
 
 def install() -> str:
@@ -241,10 +186,8 @@ def install() -> str:
         if module is not None and hasattr(module, "TaskManager"):
             wrap_initialize_tasks(module.TaskManager)
             return "wrapped"
-        with _lock:
-            if _hook is None:
-                _hook = _WrapOnImport()
-                sys.meta_path.insert(0, _hook)
+        if _hook is None or not _hook.installed:
+            _hook = after_import(TASKS_MODULE, _wrap_task_manager, _wrap_failed)
         return "deferred"
     except Exception as err:
         return f"failed: {type(err).__name__}: {err}"

@@ -36,8 +36,8 @@ generation fails gets :data:`GENERATION_ERROR` as its answer, is counted
 of each call; ``fail_fast=true`` re-raises instead.
 
 The effective modalities and adapter are logged at start (a warning when the model lacks
-a requested modality) and kept in :attr:`AvemAV.run_info` and :func:`run_info`, where
-our tasks and reports can read them (lmms-eval 0.7.3 offers models no field in the
+a requested modality) and kept in :attr:`AvemAV.run_info` and recorded in :mod:`avem_plugins.runinfo`, where
+our tasks and reports read them (lmms-eval 0.7.3 offers models no field in the
 results file).
 
 Data parallel: under ``accelerate launch`` or ``torchrun`` each process loads its own copy
@@ -49,33 +49,28 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
-from avem_plugins.adapters import Example, Media, get_adapter, parse_modalities
+from avem_plugins import runinfo
+from avem_plugins.adapters.base import Example
 from avem_plugins.lmms.journal import ENV_VAR as JOURNAL_ENV
 from avem_plugins.lmms.journal import AnswerJournal, request_key
 from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
+from avem_plugins.media import Media
+from avem_plugins.modality import parse_modalities
+from avem_plugins.registry import get_adapter
 
 logger = logging.getLogger(__name__)
 
 #: The answer of a request that failed (counted and logged). It has no standalone letter
 #: and no emotion word, so answer parsers score it as unparseable, never as a choice.
 GENERATION_ERROR = "<avem_av generation error>"
-
-_RUN_INFO: dict[str, Any] = {}
-
-
-def run_info() -> dict[str, Any]:
-    """What the last ``avem_av`` model of this process used (adapter, modalities, ...)."""
-    return dict(_RUN_INFO)
 
 
 def resolve_peft(pretrained: str, peft: str | None) -> tuple[str, str | None]:
@@ -216,8 +211,7 @@ class AvemAV(lmms):
             "dtype": str(dtype),
             "options": {k: str(v) for k, v in sorted(options.items())},
         }
-        _RUN_INFO.clear()
-        _RUN_INFO.update(self.run_info)
+        runinfo.record(self.run_info)
         if self.rank == 0:
             missing = self.requested - self.modalities
             if missing:
@@ -399,48 +393,22 @@ class AvemAV(lmms):
         )
 
     def _media(self, req: AVRequest) -> Media:
-        from avem_plugins.media import decode_clip, media_seconds
+        from avem_plugins.media import example_media
 
         want_video = "video" in self.modalities and req.video is not None
         want_audio = "audio" in self.modalities and (
             req.audio is not None or (req.audio_from_video and req.video is not None)
         )
-        if not (want_video or want_audio):
-            return Media(sample_rate=self.sample_rate)
-        frames, audio_array = None, None
-        video_path = req.video if isinstance(req.video, str) else None
-        if req.video is not None and not isinstance(req.video, str):  # an in-memory array
-            frames = _sample_frames(req.video, self.num_frames) if want_video else None
-        if isinstance(req.audio, dict):  # lmms-eval's {"array", "sampling_rate"}
-            audio_array = _resample(
-                req.audio["array"], req.audio["sampling_rate"], self.sample_rate
-            )
-        audio_path = req.audio if isinstance(req.audio, str) else None
-        media = Media(sample_rate=self.sample_rate)
-        needs_file_video = want_video and video_path is not None
-        needs_file_audio = want_audio and audio_array is None
-        if needs_file_video or needs_file_audio:
-            clip = decode_clip(
-                video_path,
-                audio_path,
-                num_frames=self.num_frames,
-                sample_rate=self.sample_rate,
-                want_video=needs_file_video,
-                want_audio=needs_file_audio,
-                backend=self.media_backend,
-                missing_audio=self.missing_audio,
-            )
-            media = clip.to_media()
-        if frames is not None:
-            media = replace(media, frames=frames)
-        if audio_array is not None:
-            media = replace(media, audio=audio_array, audio_in_video=False)
-        if media.frames is not None and media.frame_rate is None and video_path is not None:
-            # in-memory frames of a file-backed clip: place them over the file's duration
-            seconds = media_seconds(video_path)
-            if seconds:
-                media = replace(media, frame_rate=len(media.frames) / seconds)
-        return media
+        return example_media(
+            req.video,
+            req.audio,
+            want_video=want_video,
+            want_audio=want_audio,
+            num_frames=self.num_frames,
+            sample_rate=self.sample_rate,
+            backend=self.media_backend,
+            missing_audio=self.missing_audio,
+        )
 
     def _generate(self, examples: list[Example], gen_kwargs: dict[str, Any]) -> list[str]:
         import torch
@@ -523,26 +491,3 @@ def _cut(text: str, until: list[str]) -> str:
         if stop:
             text = text.split(stop, 1)[0]
     return text
-
-
-def _sample_frames(video: Any, num_frames: int) -> Any:
-    import numpy as np
-
-    from avem_plugins.media import sample_indices
-
-    array = np.asarray(video)
-    return array[sample_indices(len(array), num_frames)]
-
-
-def _resample(audio: Any, rate: int, target: int) -> Any:
-    import numpy as np
-
-    array = np.asarray(audio, dtype=np.float32)
-    if array.ndim > 1:
-        array = array.mean(axis=-1 if array.shape[-1] <= 8 else 0)
-    if int(rate) == int(target):
-        return array
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(rate), int(target))
-    return resample_poly(array, int(target) // g, int(rate) // g).astype(np.float32)

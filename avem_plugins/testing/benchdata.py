@@ -10,7 +10,7 @@ For tests and for checking a set-up before the licensed data arrive:
 - :func:`write_mer2023_tree`: MER2023's layout (``test3/<name>.mp4`` and
   ``test3-label.csv`` with columns ``name,discrete,valence``).
 
-With ``clips=True`` the media are real H.264 + AAC mp4s from :mod:`avem_plugins.synth`
+With ``clips=True`` the media are real H.264 + AAC mp4s from :mod:`avem_plugins.testing.synth`
 (PyAV, imported lazily); with ``clips=False`` they are empty placeholder files, enough for
 code that only checks that media exist.
 """
@@ -48,7 +48,7 @@ def _write_media(path: Path, emotion: str, seed: int, clips: bool) -> None:
     if not clips:
         path.touch()
         return
-    from avem_plugins.synth import EMOTION_CUES, write_clip
+    from avem_plugins.testing.synth import EMOTION_CUES, write_clip
 
     visual, audio = EMOTION_CUES.get(emotion, EMOTION_CUES["neutral"])
     write_clip(

@@ -30,7 +30,7 @@ from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names t
     process_results,
 )
 
-from avem_plugins import taskdata
+from avem_plugins.scoring import taskdata
 
 if TYPE_CHECKING:
     import datasets

@@ -1,7 +1,7 @@
 """EMER for lmms-eval: explainable emotion descriptions, judged and word-overlap scored.
 
 No side effects at import: the annotations are read when the task loads and the judge
-client is built on first use (:mod:`avem_plugins.judge`).
+client is built on first use (:mod:`avem_plugins.scoring.judge`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins import emotions, judge, metrics, taskdata
+from avem_plugins.scoring import emotions, judge, metrics, taskdata
 
 if TYPE_CHECKING:
     import datasets

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins import answers, metrics, taskdata
-from avem_plugins.text import strip_media_markers
+from avem_plugins.modality import strip_media_markers
+from avem_plugins.scoring import answers, metrics, taskdata
 
 if TYPE_CHECKING:
     import datasets

@@ -34,7 +34,7 @@ def ravdess_audio_dataset(**kwargs: Any) -> datasets.DatasetDict:
     import datasets
     from avem_plugins.tasks.ravdess.utils import build_docs
 
-    from avem_plugins import taskdata
+    from avem_plugins.scoring import taskdata
 
     del kwargs  # lm-eval passes metadata and dataset_kwargs; none are used
     return datasets.DatasetDict(

@@ -38,8 +38,8 @@ from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names t
     doc_to_visual,
 )
 
-from avem_plugins import emotions, lexicon, metrics, taskdata
-from avem_plugins.sources import MER_CLASSES
+from avem_plugins.prefs.sources import MER_CLASSES
+from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
 
 if TYPE_CHECKING:
     import datasets

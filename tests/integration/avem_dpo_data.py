@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avem_plugins.synth import write_wav
+from avem_plugins.testing.synth import write_wav
 
 PROMPTS = [
     "What emotion does the tone of her voice convey?",  # audio

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("lmms_eval")
 
-from avem_plugins.encoding import EncoderCallCounter
+from avem_plugins.adapters.encoding import EncoderCallCounter
 
 HERE = Path(__file__).resolve().parent
 TASK = "avem_test_av"
@@ -51,7 +51,7 @@ metric_list:
 
 @pytest.fixture(scope="module")
 def av_task(tmp_path_factory, avem_synth_clips):
-    from avem_plugins.synth import write_wav
+    from avem_plugins.testing.synth import write_wav
 
     root = tmp_path_factory.mktemp("avem-av-task")
     wav = write_wav(root / "separate.wav", audio_cue="low_tone", seconds=2.0)
@@ -114,7 +114,8 @@ def _model(path, **args):
 def test_each_modalities_value_runs_through_the_evaluator(
     mods, tiny_qwen2_5_omni_dir, av_task, task_manager
 ):
-    from avem_plugins.lmms.model import GENERATION_ERROR, run_info
+    from avem_plugins.lmms.model import GENERATION_ERROR
+    from avem_plugins.runinfo import current as run_info
 
     lm = _model(tiny_qwen2_5_omni_dir, modalities=mods, batch_size=2)
     with EncoderCallCounter(lm.model) as counter:
@@ -220,7 +221,7 @@ def test_a_video_only_model_warns_and_records_the_modalities(
 ):
     from tiny_generic import build_tiny_video_only
 
-    from avem_plugins.lmms.model import run_info
+    from avem_plugins.runinfo import current as run_info
 
     path = build_tiny_video_only(tmp_path / "vl")
     with caplog.at_level(logging.WARNING, logger="avem_plugins"):

@@ -25,7 +25,9 @@ AVEM = Path(sys.executable).with_name("avem")
 
 USE_IT = r"""
 import sys
-from avem_plugins.adapters import Example, get_adapter, parse_modalities
+from avem_plugins.adapters.base import Example
+from avem_plugins.registry import get_adapter
+from avem_plugins.modality import parse_modalities
 from avem_plugins.media import decode_clip
 
 adapter = get_adapter("example_media_last")

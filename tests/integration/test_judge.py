@@ -17,7 +17,7 @@ pytest.importorskip("lmms_eval")
 
 from avem_plugins.tasks.emer import utils
 
-from avem_plugins import judge
+from avem_plugins.scoring import judge
 
 GOOD = {
     "cue_overlap": 7,

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("lmms_eval")
 
-from avem_plugins import metrics
+from avem_plugins.scoring import metrics
 from avem_plugins.testing.benchdata import write_mer2023_tree
 
 LABELS = {

@@ -43,7 +43,7 @@ import avem_plugins
 out["avem_plugins"] = str(Path(avem_plugins.__file__).parent)
 out["eps"] = {g: sorted(e.name for e in entry_points(group=g))
               for g in ("lmms_eval.models", "lmms_eval.tasks", "lm_eval.tasks", "pytest11", "console_scripts")}
-from avem_plugins.manager import load_plugins
+from avem_plugins.registry import load_plugins
 pm = load_plugins()
 out["plugins"] = sorted(pm.get_name(p) for p in pm.get_plugins())
 import sysconfig

@@ -21,15 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.llm_client import (
-    LLMConfigError,
-    LLMRequestError,
-    OpenAIChatClient,
-    TransientLLMError,
-    chat_completions_url,
-)
-from avem_plugins.prefs import load_preferences
-from avem_plugins.prefs_build import (
+from avem_plugins.prefs.build import (
     GenerationRejected,
     PrefsBuildError,
     build_preferences,
@@ -39,8 +31,16 @@ from avem_plugins.prefs_build import (
     read_clips,
     sidecar_paths,
 )
-from avem_plugins.prefs_validate import validate_file
-from avem_plugins.synth import make_clips
+from avem_plugins.prefs.llm_client import (
+    LLMConfigError,
+    LLMRequestError,
+    OpenAIChatClient,
+    TransientLLMError,
+    chat_completions_url,
+)
+from avem_plugins.prefs.schema import load_preferences
+from avem_plugins.prefs.validate import validate_file
+from avem_plugins.testing.synth import make_clips
 
 N_CLIPS = 7  # one per emotion of synth.EMOTION_CUES
 
@@ -461,7 +461,7 @@ def tiny_chat_lm(tmp_path_factory) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from avem_plugins.tiny import build_tokenizer
+    from avem_plugins.testing.tiny import build_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-chat-lm")
     tokenizer = build_tokenizer("qwen2_5_omni")
@@ -475,7 +475,7 @@ def tiny_chat_lm(tmp_path_factory) -> Path:
 
 
 def test_local_model_backend_runs_and_its_bad_output_is_rejected(tiny_chat_lm, clips_csv, tmp_path):
-    from avem_plugins.llm_client import LocalChatClient
+    from avem_plugins.prefs.llm_client import LocalChatClient
 
     local = LocalChatClient(str(tiny_chat_lm), max_new_tokens=6, temperature=0.0)
     reply = local.complete([{"role": "user", "content": "Clip id: x"}])

@@ -13,8 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.prefs import load_preferences
-from avem_plugins.prefs_review import (
+from avem_plugins.prefs.review import (
     CSV_COLUMNS,
     VERDICT_COLUMNS,
     media_url,
@@ -23,6 +22,7 @@ from avem_plugins.prefs_review import (
     stratified_sample,
     stratum,
 )
+from avem_plugins.prefs.schema import load_preferences
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MODALITIES = ("audio", "visual", "audiovisual")

@@ -183,7 +183,7 @@ def test_missing_media_is_one_clear_error_when_the_task_loads(
     from lmms_eval.api.task import ConfigurableTask
     from lmms_eval.tasks import get_task_dict
 
-    from avem_plugins.taskdata import MissingMediaError
+    from avem_plugins.scoring.taskdata import MissingMediaError
 
     broken = write_dfew_tree(tmp_path / "DFEW", DFEW_LABELS, clips=False)
     (broken / "Clip" / "part_2" / "00002.mp4").unlink()

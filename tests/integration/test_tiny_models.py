@@ -9,13 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from avem_plugins.adapters import (  # noqa: E402
-    AdapterError,
-    Example,
-    get_adapter,
-    parse_modalities,
-)
-from avem_plugins.encoding import EncoderCallCounter, token_logps  # noqa: E402
+from avem_plugins.adapters.base import AdapterError, Example  # noqa: E402
+from avem_plugins.adapters.encoding import EncoderCallCounter, token_logps  # noqa: E402
+from avem_plugins.modality import parse_modalities  # noqa: E402
+from avem_plugins.registry import get_adapter  # noqa: E402
 
 FIXTURE = {"qwen2_5_omni": "tiny_qwen2_5_omni_dir", "qwen3_omni": "tiny_qwen3_omni_dir"}
 THINKER = {
@@ -119,7 +116,7 @@ def test_a_full_checkpoint_loads_its_thinker_only(family, request, tmp_path):
 def test_same_seed_same_weights(tmp_path):
     from safetensors.torch import load_file
 
-    from avem_plugins.tiny import build_tiny_model
+    from avem_plugins.testing.tiny import build_tiny_model
 
     a = load_file(build_tiny_model(tmp_path / "a", "qwen3_omni", seed=3) / "model.safetensors")
     b = load_file(build_tiny_model(tmp_path / "b", "qwen3_omni", seed=3) / "model.safetensors")
@@ -388,7 +385,7 @@ def test_generic_adapter_uses_what_the_model_takes_and_warns_once(
 
 
 def test_generic_adapter_refuses_a_processor_without_media(tmp_path):
-    from avem_plugins.tiny import build_tokenizer
+    from avem_plugins.testing.tiny import build_tokenizer
 
     adapter = get_adapter("hf_generic")
     with pytest.raises(AdapterError, match="neither a video processor nor an audio"):

@@ -18,11 +18,11 @@ pytest.importorskip("trl")
 
 from avem_dpo_data import PROMPTS, write_authors_file
 
-from avem_plugins.adapters import get_adapter
-from avem_plugins.config import AVEmDPOConfig
-from avem_plugins.prefs import load_preference_dataset
-from avem_plugins.train import language_lora_config, train
-from avem_plugins.trainer import AVEmDPOTrainer, NonFiniteLossError
+from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.train import language_lora_config, train
+from avem_plugins.dpo.trainer import AVEmDPOTrainer, NonFiniteLossError
+from avem_plugins.prefs.schema import load_preference_dataset
+from avem_plugins.registry import get_adapter
 
 #: Small frames keep the tiny model fast (see avem_plugins.testing.fixtures).
 ADAPTER_KWARGS = {"video_max_pixels": 4096}
@@ -192,7 +192,7 @@ def test_batch_mixing_track_and_separate_audio_is_fed_uniformly(trained, caplog)
     trainer, _ = trained
     own_track = dict(trainer.train_dataset[0], audio=None, audio_l=None)  # the video's own track
     separate = dict(trainer.train_dataset[1])  # a separate .wav file
-    with caplog.at_level("WARNING", logger="avem_plugins.collator"):
+    with caplog.at_level("WARNING", logger="avem_plugins.dpo.collator"):
         batch = trainer.data_collator([own_track, separate])
     assert "use_audio_in_video" not in batch["media_rows"]
     assert "separate item" in caplog.text

@@ -1,6 +1,6 @@
 """Two CPU processes (gloo, DDP) follow the one-process loss trajectory at the same global batch.
 
-Both runs go through the shipped entry point ``python -m avem_plugins.train`` under
+Both runs go through the shipped entry point ``python -m avem_plugins.dpo.train`` under
 ``torch.distributed.run`` (torchrun): 1 process x batch 4, then 2 processes x batch 2, three
 optimizer steps of LoRA on the tiny Qwen2.5-Omni with the same seed, data and sampler.
 (``accelerate launch --cpu --num_processes 2`` needs ``mpirun`` to start several CPU
@@ -55,7 +55,7 @@ def free_port() -> int:
 
 def run(nproc: int, model_dir, data, out) -> list[dict]:
     argv = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
-    argv += [f"--master_port={free_port()}", "-m", "avem_plugins.train"]
+    argv += [f"--master_port={free_port()}", "-m", "avem_plugins.dpo.train"]
     argv += ["--model_name_or_path", str(model_dir), "--dataset_name", str(data)]
     argv += ["--output_dir", str(out), "--per_device_train_batch_size", str(GLOBAL_BATCH // nproc)]
     for flag, value in FLAGS.items():

@@ -24,12 +24,12 @@ from peft import LoraConfig
 from transformers import Qwen2Config, Qwen2ForCausalLM
 from trl import DPOConfig, DPOTrainer
 
-from avem_plugins.adapters import ModelAdapter
-from avem_plugins.collator import CHOSEN, REJECTED
-from avem_plugins.config import AVEmDPOConfig
-from avem_plugins.prefs import load_preference_dataset
-from avem_plugins.tiny import build_tokenizer
-from avem_plugins.trainer import AVEmDPOTrainer
+from avem_plugins.adapters.base import ModelAdapter
+from avem_plugins.dpo.collator import CHOSEN, REJECTED
+from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.trainer import AVEmDPOTrainer
+from avem_plugins.prefs.schema import load_preference_dataset
+from avem_plugins.testing.tiny import build_tokenizer
 
 PAIRS = [
     ("Describe the emotion of the person in the video in one word.", "happiness", "sadness"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins.trl_hook import ENV_VAR
+from avem_plugins.launch.trl_hook import ENV_VAR
 
 BIN = Path(sys.executable).parent
 TRL = BIN / "trl"

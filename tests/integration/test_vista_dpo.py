@@ -23,12 +23,12 @@ pytest.importorskip("trl")
 
 from avem_dpo_data import write_authors_file
 
-from avem_plugins import recipe as R
-from avem_plugins.adapters import get_adapter
-from avem_plugins.config import AVEmDPOConfig
-from avem_plugins.prefs import load_preference_dataset
-from avem_plugins.train import language_lora_config
-from avem_plugins.trainer import AVEmDPOTrainer
+from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.train import language_lora_config
+from avem_plugins.dpo.trainer import AVEmDPOTrainer
+from avem_plugins.launch import recipe as R
+from avem_plugins.prefs.schema import load_preference_dataset
+from avem_plugins.registry import get_adapter
 
 TRL = Path(sys.executable).parent / "trl"
 #: avem-tiny's CPU settings, applied over the shipped recipe (as `--config` or kwargs).

@@ -1,6 +1,6 @@
 """Tiny video-only (Qwen2.5-VL) and audio-only (Qwen2-Audio) models for the hf_generic tests.
 
-Built like the kit in :mod:`avem_plugins.tiny` (random weights, a locally trained tokenizer,
+Built like the kit in :mod:`avem_plugins.testing.tiny` (random weights, a locally trained tokenizer,
 default processors), saved with ``save_pretrained`` so they load from a path offline.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avem_plugins.tiny import QWEN2_5_VISION, build_tokenizer
+from avem_plugins.testing.tiny import QWEN2_5_VISION, build_tokenizer
 
 
 def build_tiny_video_only(out_dir: Path) -> Path:

@@ -36,7 +36,7 @@ def truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
 
 def write_no_audio_clip(path: Path) -> Path:
     """A valid H.264 mp4 with no audio stream."""
-    from avem_plugins.synth import write_clip
+    from avem_plugins.testing.synth import write_clip
 
     return write_clip(
         path, visual_cue="red_triangle", audio_cue="low_tone", audio=False, num_frames=8, fps=8
@@ -93,7 +93,7 @@ def write_silent_wav(path: Path, seconds: float = 1.0, rate: int = 16000) -> Pat
 
 def write_tone_wav(path: Path, rate: int, seconds: float = 1.5) -> Path:
     """synth's ``high_tone`` (880 Hz) at ``rate``."""
-    from avem_plugins.synth import write_wav
+    from avem_plugins.testing.synth import write_wav
 
     return write_wav(path, audio_cue="high_tone", sample_rate=rate, seconds=seconds)
 

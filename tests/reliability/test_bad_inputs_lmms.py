@@ -266,7 +266,7 @@ QUESTION_CASES = {  # case -> substrings of the error ({f}: the file)
 def test_bad_questions_file_is_one_error_naming_file_item_and_field(
     case, task_manager, emorealm_data, tmp_path, monkeypatch
 ):
-    from avem_plugins.taskdata import TaskDataError
+    from avem_plugins.scoring.taskdata import TaskDataError
 
     bad = _bad_questions(emorealm_data["good"], case, tmp_path / f"{case}.json")
     env = {"EMOREALM_JSON": str(bad), "DFEW_ROOT": str(emorealm_data["dfew"])}
@@ -279,7 +279,7 @@ def test_bad_questions_file_is_one_error_naming_file_item_and_field(
 def test_missing_clips_without_permission_is_one_error(
     task_manager, emorealm_data, tmp_path, monkeypatch
 ):
-    from avem_plugins.taskdata import MissingMediaError
+    from avem_plugins.scoring.taskdata import MissingMediaError
 
     items = _items(emorealm_data["good"])
     items[0]["video"] = "part_9/99.mp4"
@@ -308,7 +308,7 @@ def test_cli_prints_our_error_for_a_bad_questions_file(
     proc = run_lmms(tmp_path / "record.jsonl", args, env)
     log = proc.stdout + proc.stderr
     assert (
-        f"avem_plugins.taskdata.TaskDataError: {bad}: item 0 (id reasoning_basic_audio_000), "
+        f"avem_plugins.scoring.taskdata.TaskDataError: {bad}: item 0 (id reasoning_basic_audio_000), "
         "field 'answer': 'E' is not among the choices' letters ['A', 'B', 'C', 'D']" in log
     ), log[-5000:]
     last_error = [line for line in proc.stdout.splitlines() if "ERROR" in line][-1]

@@ -2,7 +2,7 @@
 
 One file carries one bad row of each kind, so a single validate call (the real typer app,
 through CliRunner) proves them all: nothing is dropped silently, the good row passes, and the
-exit status is 1. The loader the trainer uses (``avem_plugins.prefs``) refuses the same
+exit status is 1. The loader the trainer uses (``avem_plugins.prefs.schema``) refuses the same
 problems; tests/reliability/test_bad_inputs_training.py proves that through the launcher.
 """
 

@@ -1,6 +1,6 @@
 """Bad training inputs through the real entry points: `trl dpo --recipe avem-tiny` and its worker.
 
-The worker (``avem_plugins.launch.main``, what ``accelerate launch`` runs in each process) is
+The worker (``avem_plugins.launch.launcher.main``, what ``accelerate launch`` runs in each process) is
 called in-process for most cases (it parses the same command line and runs the same
 ``train.main``); one case runs the installed ``trl`` console script to prove what a user
 sees: one ``error: Type: message`` line naming file, line and field, then TRL's exit line,
@@ -72,8 +72,8 @@ def media(avem_synth_clips, tmp_path_factory) -> dict[str, Path]:
 
 
 def _worker(tiny: Path, prefs: Path, root: Path, out: Path, capsys, *extra: str) -> tuple[int, str]:
-    """``avem_plugins.launch.main`` as `trl dpo --recipe avem-tiny` runs it; (status, stderr)."""
-    from avem_plugins.launch import main
+    """``avem_plugins.launch.launcher.main`` as `trl dpo --recipe avem-tiny` runs it; (status, stderr)."""
+    from avem_plugins.launch.launcher import main
 
     argv = [
         "--recipe", "avem-tiny", "--model_name_or_path", str(tiny), "--dataset_name", str(prefs),
@@ -195,7 +195,7 @@ def test_silent_and_resampled_audio_train_and_extra_fields_are_reported(
     ]
     prefs = write_jsonl(media["root"] / "odd_but_valid.jsonl", rows)
     out = tmp_path / "out"
-    with caplog.at_level(logging.WARNING, logger="avem_plugins.prefs"):
+    with caplog.at_level(logging.WARNING, logger="avem_plugins.prefs.schema"):
         status, err = _worker(tiny_qwen2_5_omni_dir, prefs, media["root"], out, capsys)
     assert status == 0, err
     warned = [r.getMessage() for r in caplog.records if "ignoring fields" in r.getMessage()]
@@ -209,8 +209,8 @@ def test_silent_and_resampled_audio_train_and_extra_fields_are_reported(
 @pytest.mark.parametrize("rate", [44100, 8000])
 def test_the_collator_resamples_other_rates_to_16k(media, rate):
     """What the trainer's collator feeds the model: 16 kHz, the right length, the same pitch."""
-    from avem_plugins.adapters import get_adapter
-    from avem_plugins.collator import DataCollatorForAVPreference
+    from avem_plugins.dpo.collator import DataCollatorForAVPreference
+    from avem_plugins.registry import get_adapter
 
     collator = DataCollatorForAVPreference(
         adapter=get_adapter("qwen2_5_omni"), processor=None, num_frames=2, sample_rate=16000

@@ -25,11 +25,11 @@ pytest.importorskip("trl")
 import torch
 from reliability_data import pref_row, write_jsonl
 
-from avem_plugins.adapters import get_adapter
-from avem_plugins.config import AVEmDPOConfig
-from avem_plugins.prefs import load_preference_dataset
-from avem_plugins.train import language_lora_config
-from avem_plugins.trainer import AVEmDPOTrainer, NonFiniteLossError
+from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.train import language_lora_config
+from avem_plugins.dpo.trainer import AVEmDPOTrainer, NonFiniteLossError
+from avem_plugins.prefs.schema import load_preference_dataset
+from avem_plugins.registry import get_adapter
 
 TRAIN_ARGS = {
     "per_device_train_batch_size": 2,

@@ -89,11 +89,11 @@ def test_trainer_passes_trust_remote_code_only_when_asked(
     asked, tiny_qwen2_5_omni_dir, avem_synth_clips, tmp_path
 ):
     pytest.importorskip("trl")
-    from avem_plugins.adapters import get_adapter
-    from avem_plugins.config import AVEmDPOConfig
-    from avem_plugins.prefs import load_preference_dataset
-    from avem_plugins.train import language_lora_config
-    from avem_plugins.trainer import AVEmDPOTrainer
+    from avem_plugins.dpo.config import AVEmDPOConfig
+    from avem_plugins.dpo.train import language_lora_config
+    from avem_plugins.dpo.trainer import AVEmDPOTrainer
+    from avem_plugins.prefs.schema import load_preference_dataset
+    from avem_plugins.registry import get_adapter
 
     media = avem_synth_clips[0].path.parent
     prefs = write_jsonl(tmp_path / "p.jsonl", [pref_row(0, avem_synth_clips[0].path.name)])
@@ -119,7 +119,7 @@ def test_dpo_worker_passes_trust_remote_code_only_when_asked(
 ):
     """The `trl dpo --recipe` / `avem dpo` worker; a bad data file stops it right after loading."""
     pytest.importorskip("trl")
-    from avem_plugins.launch import main
+    from avem_plugins.launch.launcher import main
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
@@ -228,8 +228,8 @@ class _Payload:
 
 
 def test_pickle_and_yaml_payloads_are_refused_without_running(tmp_path, monkeypatch):
-    from avem_plugins.prefs import PreferenceDataError, load_preferences
-    from avem_plugins.recipe import RecipeError, load_recipe
+    from avem_plugins.launch.recipe import RecipeError, load_recipe
+    from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
 
     marker = tmp_path / "payload-ran"
     blob = pickle.dumps([_Payload(marker)])
@@ -245,7 +245,7 @@ def test_pickle_and_yaml_payloads_are_refused_without_running(tmp_path, monkeypa
         load_recipe(recipe)
     from avem_plugins.tasks.emorealm import utils
 
-    from avem_plugins.taskdata import TaskDataError
+    from avem_plugins.scoring.taskdata import TaskDataError
 
     (tmp_path / "q.json").write_bytes(blob)  # a pickle given as the EmoReAlM questions file
     monkeypatch.setenv("EMOREALM_JSON", str(tmp_path / "q.json"))
@@ -261,7 +261,7 @@ def test_a_pickle_as_dataset_name_is_not_loaded(tmp_path):
     marker = tmp_path / "payload-ran"
     evil = tmp_path / "data.pkl"
     evil.write_bytes(pickle.dumps([_Payload(marker)]))
-    # what `--dataset_name data.pkl` does (avem_plugins.train.load_split hands it to datasets)
+    # what `--dataset_name data.pkl` does (avem_plugins.dpo.train.load_split hands it to datasets)
     with pytest.raises(Exception, match="data file"):
         datasets.load_dataset(str(evil))
     assert not marker.exists()
@@ -284,7 +284,7 @@ def test_a_plain_interpreter_imports_nothing_of_ours():
     # "dpo ... --recipe" in the arguments of a program that is not `trl`: the hook looks and
     # leaves, installing nothing
     probe = (
-        "import sys; from avem_plugins import trl_hook; "
+        "import sys; from avem_plugins.launch import trl_hook; "
         "print(trl_hook.installed(), 'trl.cli.main' in sys.modules)"
     )
     assert _python(probe, "dpo", "--recipe", "avem") == "False False"
@@ -348,14 +348,14 @@ def test_no_network_at_import_or_in_help(guarded_env):
     code = textwrap.dedent("""
         import importlib
         import avem_plugins
-        from avem_plugins.manager import load_plugins
+        from avem_plugins.registry import load_plugins
         load_plugins()
-        for name in ("avem_plugins.cli.main", "avem_plugins.recipe", "avem_plugins.taskdata",
+        for name in ("avem_plugins.cli.main", "avem_plugins.launch.recipe", "avem_plugins.scoring.taskdata",
                      "avem_plugins.tasks.emorealm.utils", "avem_plugins.tasks.dfew.utils",
                      "avem_plugins.tasks.ravdess.utils", "avem_plugins.tasks.emer.utils",
-                     "avem_plugins.media", "avem_plugins.prefs", "avem_plugins.lmms.entrypoint"):
+                     "avem_plugins.media", "avem_plugins.prefs.schema", "avem_plugins.lmms.entrypoint"):
             importlib.import_module(name)
-        from avem_plugins.recipe import available_recipes
+        from avem_plugins.launch.recipe import available_recipes
         print(len(available_recipes()))
     """)
     assert int(_python(code, env=guarded_env)) > 3

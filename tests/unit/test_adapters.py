@@ -7,9 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from avem_plugins import adapters
-from avem_plugins.adapters import AdapterError, Example, Media, get_adapter, parse_modalities
+from avem_plugins import registry as adapters
+from avem_plugins.adapters.base import AdapterError, Example
 from avem_plugins.lmms import requests as lmreq
+from avem_plugins.media import Media
+from avem_plugins.modality import parse_modalities
+from avem_plugins.registry import get_adapter
 
 # ---------------------------------------------------------------- selection and options
 
@@ -194,7 +197,7 @@ def test_group_key_separates_layouts_and_settings():
 def test_token_logps_match_log_softmax():
     import torch
 
-    from avem_plugins.encoding import gather_logps, token_logps
+    from avem_plugins.adapters.encoding import gather_logps, token_logps
 
     torch.manual_seed(0)
     logits = torch.randn(2, 5, 7)
@@ -210,7 +213,7 @@ def test_token_logps_match_log_softmax():
 def test_content_key_depends_on_values_shape_and_dtype():
     import torch
 
-    from avem_plugins.encoding import content_key
+    from avem_plugins.adapters.encoding import content_key
 
     a = torch.arange(6, dtype=torch.float32).view(2, 3)
     assert content_key(a) == content_key(a.clone())
@@ -222,7 +225,7 @@ def test_content_key_depends_on_values_shape_and_dtype():
 def test_encoder_call_counter_counts_calls_and_items():
     import torch
 
-    from avem_plugins.encoding import EncoderCallCounter, find_encoders
+    from avem_plugins.adapters.encoding import EncoderCallCounter, find_encoders
 
     class Tower(torch.nn.Module):
         def forward(self, x, grid_thw=None, feature_lens=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins.answers import (
+from avem_plugins.scoring.answers import (
     ChoiceAnswer,
     choice_map,
     compat_is_correct,

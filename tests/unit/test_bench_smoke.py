@@ -72,7 +72,7 @@ def test_train_step_quick_prints_its_table_and_targets(tmp_path):
 
 def test_realistic_size_config_builds_with_the_published_parameter_counts(bench_module):
     train_step = bench_module("train_step")
-    from avem_plugins.tiny import build_processor
+    from avem_plugins.testing.tiny import build_processor
 
     processor = build_processor("qwen2_5_omni")
     counts = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from avem_plugins import launch
 from avem_plugins.cli.main import app
+from avem_plugins.launch import launcher as launch
 
 runner = CliRunner()
 

@@ -7,8 +7,8 @@ import json
 import yaml
 from typer.testing import CliRunner
 
-from avem_plugins import recipe as R
 from avem_plugins.cli.main import app
+from avem_plugins.launch import recipe as R
 
 runner = CliRunner()
 

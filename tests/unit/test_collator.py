@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from avem_plugins.adapters import Example, Media, ModelAdapter
-from avem_plugins.collator import (
+from avem_plugins.adapters.base import Example, ModelAdapter
+from avem_plugins.dpo.collator import (
     CHOSEN,
     CHOSEN_MISMATCHED,
     REJECTED,
@@ -18,7 +18,8 @@ from avem_plugins.collator import (
     fit_audio,
     fit_frames,
 )
-from avem_plugins.mismatch import MismatchError, MismatchSelector
+from avem_plugins.dpo.mismatch import MismatchError, MismatchSelector
+from avem_plugins.media import Media
 
 VOCAB = {
     w: i + 3
@@ -42,7 +43,15 @@ class FakeClip:
 
 
 def fake_decode(
-    video=None, audio=None, *, num_frames, sample_rate, want_video, want_audio, missing_audio
+    video=None,
+    audio=None,
+    *,
+    num_frames,
+    sample_rate,
+    want_video,
+    want_audio,
+    missing_audio,
+    backend="auto",
 ):
     frames = np.full((num_frames, 4, 4, 3), VIDEO_VALUE[video], np.uint8) if want_video else None
     sound = None
@@ -220,7 +229,7 @@ def test_duplicate_clip_under_another_name_is_caught(caplog):
     dup = row(0, modality="visual", video_l="/m/copy_of_v0.mp4")
     with pytest.raises(MismatchError, match="decodes to the sample's own media"):
         collator(mismatch=MismatchSelector(source="data"))([dup])
-    with caplog.at_level("WARNING", logger="avem_plugins.collator"):
+    with caplog.at_level("WARNING", logger="avem_plugins.dpo.collator"):
         out = collator()([dup])
     assert out["mismatch_source"] == ["noise"] and "using noise" in caplog.text
     swapped = out["media_row_kind"].tolist().index(CHOSEN_MISMATCHED)
@@ -228,7 +237,7 @@ def test_duplicate_clip_under_another_name_is_caught(caplog):
 
 
 def test_unnormalised_rows_get_a_clear_error():
-    with pytest.raises(ValueError, match=r"lack \['id'.*avem_plugins.prefs"):
+    with pytest.raises(ValueError, match=r"lack \['id'.*avem_plugins.prefs.schema"):
         collator()([{"prompt": "p", "chosen": "a", "rejected": "b"}])
 
 

@@ -11,7 +11,7 @@ pytest.importorskip("trl")
 
 from trl import DPOConfig
 
-from avem_plugins.config import AVEmDPOConfig
+from avem_plugins.dpo.config import AVEmDPOConfig
 
 BASE = {"output_dir": "unused", "use_cpu": True, "bf16": False, "report_to": "none"}
 NEW_FIELDS = {
@@ -83,7 +83,7 @@ def test_text_only_ablation_is_allowed_without_pmp():
 
 
 def test_unbalanced_negative_weights_warn(caplog):
-    with caplog.at_level(logging.WARNING, logger="avem_plugins.config"):
+    with caplog.at_level(logging.WARNING, logger="avem_plugins.dpo.config"):
         make(beta_er=0.5, beta_vr=0.3)
     assert "does not cancel" in caplog.text
 

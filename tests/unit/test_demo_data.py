@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import demo_data
-from avem_plugins.answers import parse_choice
-from avem_plugins.prefs import load_preferences
+from avem_plugins.prefs.schema import load_preferences
+from avem_plugins.scoring.answers import parse_choice
+from avem_plugins.testing import demo_data
 
 CLIPS = [
     demo_data.WorldClip(i + 1, Path(f"/root/part_1/{i + 1}.mp4"), visual, audio)

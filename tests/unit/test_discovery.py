@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from avem_plugins import registry
 from avem_plugins.lmms import discovery, entrypoint
 
 
@@ -97,14 +98,14 @@ def test_a_failing_plugin_never_breaks_lmms_eval(ours, monkeypatch):
 
 
 def test_task_dirs_falls_back_to_our_folder_when_plugins_fail(monkeypatch):
-    import avem_plugins.manager
+    import avem_plugins.registry
 
     def broken():
         raise ImportError("a broken third-party plugin")
 
-    monkeypatch.setattr(avem_plugins.manager, "load_plugins", broken)
-    assert discovery.task_dirs() == [discovery.builtin_task_dir()]
-    assert (discovery.builtin_task_dir() / "emorealm" / "emorealm.yaml").is_file()
+    monkeypatch.setattr(avem_plugins.registry, "load_plugins", broken)
+    assert discovery.task_dirs() == [registry.builtin_task_dir()]
+    assert (registry.builtin_task_dir() / "emorealm" / "emorealm.yaml").is_file()
 
 
 def test_install_defers_until_lmms_eval_tasks_is_imported(monkeypatch):
@@ -113,7 +114,7 @@ def test_install_defers_until_lmms_eval_tasks_is_imported(monkeypatch):
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     assert discovery.install() == "deferred"
     assert discovery.install() == "deferred"
-    hooks = [f for f in sys.meta_path if isinstance(f, discovery._WrapOnImport)]
+    hooks = [f for f in sys.meta_path if isinstance(f, discovery.AfterImport)]
     assert len(hooks) == 1  # idempotent
     monkeypatch.setenv(discovery.DISABLE_ENV, "off")
     assert discovery.install() == "disabled"

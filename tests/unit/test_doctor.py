@@ -7,7 +7,8 @@ from importlib import metadata
 
 import pytest
 
-from avem_plugins import doctor, trl_hook
+from avem_plugins import doctor
+from avem_plugins.launch import trl_hook
 
 
 def test_versions_against_our_requirements(monkeypatch):
@@ -51,7 +52,7 @@ def test_trl_hook_check(tmp_path, monkeypatch):
     missing = doctor.check_trl_hook([tmp_path])
     assert missing.broken and trl_hook.PTH_NAME in missing.detail
 
-    (tmp_path / trl_hook.PTH_NAME).write_text("import sys; avem_plugins.trl_hook\n")
+    (tmp_path / trl_hook.PTH_NAME).write_text("import sys; avem_plugins.launch.trl_hook\n")
     monkeypatch.setattr(doctor.metadata, "version", lambda name: "1.16.0")
     assert doctor.check_trl_hook([tmp_path]).status == "ok"
 

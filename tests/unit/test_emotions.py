@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins import lexicon
-from avem_plugins.emotions import (
+from avem_plugins.scoring import lexicon
+from avem_plugins.scoring.emotions import (
     EmotionAnswer,
     emotion_clusters,
     parse_answer,

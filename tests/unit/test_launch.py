@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins import launch as L
-from avem_plugins import recipe as R
+from avem_plugins.launch import launcher as L
+from avem_plugins.launch import recipe as R
 
 BASE = ["--model_name_or_path", "m", "--dataset_name", "prefs.jsonl", "--output_dir", "out"]
 
@@ -27,7 +27,7 @@ def test_split_recipe_forms():
 
 
 def test_precedence_cli_over_config_over_recipe_over_default(tmp_path):
-    from avem_plugins.config import AVEmDPOConfig
+    from avem_plugins.dpo.config import AVEmDPOConfig
 
     recipe = _recipe(
         tmp_path,
@@ -74,7 +74,7 @@ def test_worker_argv_carries_the_recipe_and_the_known_flags(tmp_path):
     # unknown CLI flags and config keys go to accelerate launch, as in `trl dpo`
     assert plan.launch_args == ["--num_processes", "1", "--num_cpu_threads_per_process", "1"]
     argv = plan.accelerate_argv()
-    assert argv[argv.index("--module") + 1] == "avem_plugins.launch"
+    assert argv[argv.index("--module") + 1] == "avem_plugins.launch.launcher"
     # the worker parses the same values back
     s, t, m = L.parse_worker_args(plan.script_argv)
     assert (t.beta, t.max_steps, t.use_cpu, m.lora_r) == (0.7, 4, True, 8)

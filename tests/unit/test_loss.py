@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from avem_plugins.loss import (
+from avem_plugins.dpo.loss import (
     avem_dpo_loss,
     input_logits,
     negative_weights,
     response_logits,
-    swapped_modalities,
     text_prior_offset,
 )
+from avem_plugins.modality import swapped_modalities
 
 
 def softplus(x: float) -> float:

@@ -31,7 +31,7 @@ from avem_plugins.media import (
     media_seconds,
     sample_indices,
 )
-from avem_plugins.synth import render_audio, render_frames, write_clip, write_wav
+from avem_plugins.testing.synth import render_audio, render_frames, write_clip, write_wav
 
 RAVDESS = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "ravdess"
 
@@ -449,7 +449,7 @@ def test_ravdess_backends_agree() -> None:
 
 def test_media_module_imports_no_decoder_at_import_time() -> None:
     code = (
-        "import sys, avem_plugins.media, avem_plugins.synth, avem_plugins.cli.synth\n"
+        "import sys, avem_plugins.media, avem_plugins.testing.synth, avem_plugins.cli.synth\n"
         "print(sorted(m for m in ('av', 'decord', 'torch', 'torchcodec') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -459,7 +459,7 @@ def test_media_module_imports_no_decoder_at_import_time() -> None:
 def test_to_media_carries_the_sampled_frame_rate(tmp_path):
     """Frames are placed in time the same way with or without an audio track."""
     from avem_plugins.media import decode_clip
-    from avem_plugins.synth import write_clip
+    from avem_plugins.testing.synth import write_clip
 
     with_audio = write_clip(tmp_path / "a.mp4", visual_cue="red_circle", audio_cue="high_tone",
                             num_frames=16, fps=8)  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import metrics
+from avem_plugins.scoring import metrics
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 CREMA = REALDATA / "crema-d" / "summaryTable.csv"

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from avem_plugins.mismatch import (
+from avem_plugins.dpo.mismatch import (
     MismatchChoice,
     MismatchError,
     MismatchSelector,
@@ -104,7 +104,7 @@ def test_batch_of_duplicates_is_detected():
 
 def test_auto_falls_back_to_noise_loudly_at_batch_one(caplog):
     sel = MismatchSelector(source="auto")
-    with caplog.at_level(logging.WARNING, logger="avem_plugins.mismatch"):
+    with caplog.at_level(logging.WARNING, logger="avem_plugins.dpo.mismatch"):
         (c,) = sel.choose([sample(0)])
     assert c.source == "noise" and c.video_path is None and c.audio_path is None
     assert "falls back to 'noise'" in caplog.text and "per-device batch 1" in caplog.text

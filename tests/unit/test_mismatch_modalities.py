@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins.mismatch import MismatchError, MismatchSelector
+from avem_plugins.dpo.mismatch import MismatchError, MismatchSelector
 
 
 def sample(i, modality, *, video=True):
@@ -61,7 +61,7 @@ def test_unknown_mode_is_an_error():
 
 def test_config_field_is_validated_and_defaults_to_the_prompt():
     pytest.importorskip("trl")
-    from avem_plugins.config import AVEmDPOConfig
+    from avem_plugins.dpo.config import AVEmDPOConfig
 
     base = {"output_dir": "/tmp/x", "use_cpu": True, "bf16": False, "report_to": "none"}
     assert AVEmDPOConfig(**base).mismatch_modalities == "prompt"

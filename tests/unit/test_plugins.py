@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import adapters
-from avem_plugins import manager as plugins
+from avem_plugins import modality
+from avem_plugins import registry as adapters
+from avem_plugins import registry as plugins
 from avem_plugins.hookspecs import hookimpl
 
 
@@ -124,8 +125,8 @@ def test_unknown_adapter_name_error_lists_installed(fresh_plugins):
 
 
 def test_parse_modalities():
-    assert adapters.parse_modalities("av") == {"video", "audio"}
-    assert adapters.parse_modalities("text") == frozenset()
-    assert adapters.parse_modalities("audio,video") == {"video", "audio"}
-    with pytest.raises(adapters.AdapterError, match="unknown modalities"):
-        adapters.parse_modalities("smell")
+    assert modality.parse_modalities("av") == {"video", "audio"}
+    assert modality.parse_modalities("text") == frozenset()
+    assert modality.parse_modalities("audio,video") == {"video", "audio"}
+    with pytest.raises(modality.ModalityError, match="unknown modalities"):
+        modality.parse_modalities("smell")

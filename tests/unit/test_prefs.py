@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins.prefs import (
+from avem_plugins.prefs.schema import (
     COLUMNS,
     PreferenceDataError,
     load_preferences,
@@ -49,7 +49,7 @@ def write_jsonl(path: Path, rows) -> Path:
 
 def test_authors_file_loads_as_is(root, caplog):
     path = write_jsonl(root / "dpo.jsonl", [authors_row(), authors_row(rejected_2=None)])
-    with caplog.at_level(logging.INFO, logger="avem_plugins.prefs"):
+    with caplog.at_level(logging.INFO, logger="avem_plugins.prefs.schema"):
         samples = load_preferences(path)
     s = samples[0]
     assert s.prompt == "What emotion does the tone of her voice convey?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins.prefs_build import PrefsBuildError, make_row, plan_jobs, read_clips
+from avem_plugins.prefs.build import PrefsBuildError, make_row, plan_jobs, read_clips
 
 
 def test_build_uses_the_tables_own_mismatch(tmp_path):

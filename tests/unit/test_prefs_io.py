@@ -9,8 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.prefs import COLUMNS, PreferenceDataError, load_preferences, normalize_dataset
-from avem_plugins.prefs_io import PrefsIOError, export_preferences, import_authors
+from avem_plugins.prefs.io import PrefsIOError, export_preferences, import_authors
+from avem_plugins.prefs.schema import (
+    COLUMNS,
+    PreferenceDataError,
+    load_preferences,
+    normalize_dataset,
+)
 
 PROMPTS = [
     "What emotion does the tone of her voice convey?",

@@ -1,6 +1,6 @@
 """`avem prefs validate`: per-row findings, the summary, the report files and exit codes.
 
-Every error case is also checked against the loader (:func:`avem_plugins.prefs.load_preferences`):
+Every error case is also checked against the loader (:func:`avem_plugins.prefs.schema.load_preferences`):
 what validate calls an error, the loader refuses; a file validate passes, the loader loads.
 """
 
@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.prefs import PreferenceDataError, load_preferences
-from avem_plugins.prefs_validate import validate_file, write_report
+from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
+from avem_plugins.prefs.validate import validate_file, write_report
 
 
 def good_row(i: int, **kw) -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import manager
-from avem_plugins import recipe as R
+from avem_plugins import registry as manager
 from avem_plugins.hookspecs import hookimpl
+from avem_plugins.launch import recipe as R
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(R.available_recipes())
@@ -92,8 +92,8 @@ def test_missing_recipe_path_is_an_error(tmp_path):
 def test_shipped_recipe_validates_against_the_real_dataclasses(name):
     from trl import ModelConfig, ScriptArguments
 
-    from avem_plugins.adapters import available_adapters
-    from avem_plugins.config import AVEmDPOConfig
+    from avem_plugins.dpo.config import AVEmDPOConfig
+    from avem_plugins.registry import available_adapters
 
     recipe = R.load_recipe(name)
     script_args, training_args, model_args = R.validate_recipe(recipe)

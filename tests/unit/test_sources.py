@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from avem_plugins import sources
 from avem_plugins.cli.main import app
+from avem_plugins.prefs import sources
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -248,7 +248,7 @@ def test_write_clip_table_draws_mismatches_by_label_and_loads_in_prefs_build(tmp
     with pytest.raises(sources.SourceError, match="outside the media root"):
         sources.write_clip_table(table.clips, tmp_path / "d.csv", media_root=root / "video")
     # the table is what `avem prefs build` reads
-    prefs_build = pytest.importorskip("avem_plugins.prefs_build")
+    prefs_build = pytest.importorskip("avem_plugins.prefs.build")
     clips = prefs_build.read_clips(out, media_root=root)
     assert [c.id for c in clips] == [c.id for c in table.clips]
     assert clips[0].path == root / "video" / "sample_00000001.mp4"

@@ -1,4 +1,4 @@
-"""Tests for avem_plugins.synth and the ``avem synth`` commands."""
+"""Tests for avem_plugins.testing.synth and the ``avem synth`` commands."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from avem_plugins import synth
 from avem_plugins.cli.main import app
 from avem_plugins.media import load_audio, load_frames
-from avem_plugins.synth import (
+from avem_plugins.testing import synth
+from avem_plugins.testing.synth import (
     AUDIO_CUES,
     COLOURS,
     EMOTION_CUES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avem_plugins import taskdata
+from avem_plugins.scoring import taskdata
 
 
 @pytest.fixture(autouse=True)
@@ -88,21 +88,21 @@ def test_empty_task_is_an_error():
         taskdata.to_dataset([], task="t")
 
 
-def test_model_modalities_records_what_reached_the_model(monkeypatch):
+def test_model_modalities_records_what_reached_the_model():
     """The `model_modalities` metric: effective media, and what was asked when they differ."""
-    import sys
-    import types
+    from avem_plugins import runinfo
 
-    fake = types.ModuleType("avem_plugins.lmms.model")
-    info: dict = {}
-    fake.run_info = lambda: dict(info)
-    monkeypatch.setitem(sys.modules, "avem_plugins.lmms.model", fake)
-    assert taskdata.aggregate_model_modalities([]) == "not recorded (the model is not avem_av)"
-    info.update(modalities=["audio", "video"], requested_modalities=["audio", "video"])
-    assert taskdata.aggregate_model_modalities([{}]) == "audio,video"
-    info.update(modalities=["video"])  # a video-only family asked for both
-    assert taskdata.model_modalities() == "video (requested audio,video)"
-    info.update(modalities=[], requested_modalities=[])
-    assert taskdata.model_modalities() == "text"
-    monkeypatch.delitem(sys.modules, "avem_plugins.lmms.model")
-    assert taskdata.model_modalities().startswith("not recorded")
+    runinfo.clear()
+    try:
+        assert taskdata.aggregate_model_modalities([]) == "not recorded (the model is not avem_av)"
+        info = {"modalities": ["audio", "video"], "requested_modalities": ["audio", "video"]}
+        runinfo.record(info)
+        assert taskdata.aggregate_model_modalities([{}]) == "audio,video"
+        runinfo.record({**info, "modalities": ["video"]})  # a video-only family asked for both
+        assert taskdata.model_modalities() == "video (requested audio,video)"
+        runinfo.record({"modalities": [], "requested_modalities": []})
+        assert taskdata.model_modalities() == "text"
+        runinfo.clear()
+        assert taskdata.model_modalities().startswith("not recorded")
+    finally:
+        runinfo.clear()

@@ -6,7 +6,7 @@ import pytest
 from avem_plugins.tasks.dfew import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
-from avem_plugins import taskdata
+from avem_plugins.scoring import taskdata
 from avem_plugins.testing.benchdata import write_dfew_tree
 
 LABELS = {1: "happiness", 2: "sadness", 3: 0, 4: "anger", 5: "fear"}

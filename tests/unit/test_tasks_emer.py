@@ -6,7 +6,7 @@ import pytest
 from avem_plugins.tasks.emer import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
-from avem_plugins import judge, taskdata
+from avem_plugins.scoring import judge, taskdata
 from avem_plugins.testing.benchdata import write_emer_folder
 
 

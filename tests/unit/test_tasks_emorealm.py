@@ -8,7 +8,7 @@ import pytest
 from avem_plugins.tasks.emorealm import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
-from avem_plugins import taskdata
+from avem_plugins.scoring import taskdata
 from avem_plugins.testing.benchdata import write_dfew_tree, write_emorealm_json
 
 VIDEOS = ["part_1/00001.mp4", "part_2/00002.mp4"]

@@ -6,7 +6,7 @@ import pytest
 from avem_plugins.tasks.mer2023 import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
-from avem_plugins import emotions, metrics, taskdata
+from avem_plugins.scoring import emotions, metrics, taskdata
 from avem_plugins.testing.benchdata import write_mer2023_tree
 
 LABELS = {

@@ -8,7 +8,7 @@ import pytest
 from avem_plugins.tasks.ravdess import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
-from avem_plugins import taskdata
+from avem_plugins.scoring import taskdata
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "ravdess"
 VIDEO_PROMPT = "Describe the emotion of the person in the video in one word."

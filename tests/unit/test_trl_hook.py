@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from avem_plugins import trl_hook
+from avem_plugins.launch import trl_hook
 
 TRL = "/venv/bin/trl"
 
@@ -43,7 +43,7 @@ def test_activate_installs_one_finder_only_when_wanted(monkeypatch):
     monkeypatch.delitem(sys.modules, trl_hook.TARGET)
     assert trl_hook.activate([TRL, "dpo", "--recipe", "avem"]) is True
     assert trl_hook.activate([TRL, "dpo", "--recipe", "avem"]) is True  # .pth read twice
-    assert sum(isinstance(f, trl_hook._TrlCliFinder) for f in sys.meta_path) == 1
+    assert sum(isinstance(f, trl_hook.AfterImport) for f in sys.meta_path) == 1
 
 
 @pytest.mark.parametrize("value", ["0", "false", "NO", "off"])
@@ -78,10 +78,10 @@ def test_wrapped_main_routes_only_dpo_recipe(monkeypatch):
     calls = []
     module = _fake_cli(calls)
     monkeypatch.setattr(trl_hook, "trl_version", lambda: "1.16.0")
-    import avem_plugins.launch
+    import avem_plugins.launch.launcher
 
     monkeypatch.setattr(
-        avem_plugins.launch, "launch", lambda argv, prog: calls.append((prog, argv)) or 0
+        avem_plugins.launch.launcher, "launch", lambda argv, prog: calls.append((prog, argv)) or 0
     )
     assert trl_hook._wrap(module) is True
     assert trl_hook._wrap(module) is True  # idempotent: not wrapped twice
@@ -111,7 +111,7 @@ def test_launcher_import_failure_falls_back_to_trl(monkeypatch, capsys):
     module = _fake_cli(calls)
     monkeypatch.setattr(trl_hook, "trl_version", lambda: "1.16.0")
     trl_hook._wrap(module)
-    monkeypatch.setitem(sys.modules, "avem_plugins.launch", None)  # import fails
+    monkeypatch.setitem(sys.modules, "avem_plugins.launch.launcher", None)  # import fails
     assert module.main(["dpo", "--recipe", "avem"]) == 0
     assert calls == [("trl", ["dpo", "--recipe", "avem"])]
     assert "running TRL unchanged" in capsys.readouterr().err
@@ -125,7 +125,7 @@ def test_finder_wraps_the_real_module_on_import(monkeypatch):
 
     monkeypatch.setattr(trl.cli, "main", trl.cli.main)  # the import below rebinds it
     monkeypatch.delitem(sys.modules, trl_hook.TARGET, raising=False)  # restored afterwards
-    sys.meta_path.insert(0, trl_hook._TrlCliFinder())
+    trl_hook.after_import(trl_hook.TARGET, trl_hook._wrap, trl_hook._failed)
     module = importlib.import_module(trl_hook.TARGET)
     try:
         assert getattr(module.main, "__avem_recipe_hook__", False)
@@ -144,11 +144,11 @@ def test_installed_pth_line_is_cheap_and_safe():
     (line,) = [x for x in pth.read_text().splitlines() if x.strip()]
     assert line.startswith("import ")  # site.py executes only lines starting with import
     seen = []
-    fake = types.ModuleType("avem_plugins.trl_hook")
+    fake = types.ModuleType("avem_plugins.launch.trl_hook")
     fake.activate = lambda: seen.append(True)
     saved = sys.argv
     try:
-        sys.modules["avem_plugins.trl_hook"] = fake
+        sys.modules["avem_plugins.launch.trl_hook"] = fake
         for argv, expected in [
             (["python", "x"], []),
             (["trl", "dpo", "--beta", "1"], []),
@@ -160,4 +160,4 @@ def test_installed_pth_line_is_cheap_and_safe():
             assert seen == expected, argv
     finally:
         sys.argv = saved
-        sys.modules["avem_plugins.trl_hook"] = trl_hook
+        sys.modules["avem_plugins.launch.trl_hook"] = trl_hook

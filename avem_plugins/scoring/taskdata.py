@@ -261,14 +261,13 @@ def media_messages(doc: dict[str, Any], text: str) -> list[dict[str, Any]]:
 def model_modalities() -> str:
     """What media reached the model in this process, for the results file.
 
-    ``avem_av`` records its effective modalities (:func:`avem_plugins.lmms.model.run_info`);
+    ``avem_av`` records its effective modalities in :mod:`avem_plugins.runinfo`;
     when a model family cannot take a requested one, both are shown, e.g.
     ``video (requested audio,video)``. Another model leaves this ``not recorded``.
     """
-    import sys
+    from avem_plugins import runinfo
 
-    module = sys.modules.get("avem_plugins.lmms.model")  # never imported from here
-    info = module.run_info() if module is not None else {}
+    info = runinfo.current()
     if not info:
         return "not recorded (the model is not avem_av)"
     used = ",".join(info.get("modalities", [])) or "text"

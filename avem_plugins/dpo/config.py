@@ -13,12 +13,11 @@ from typing import Any
 
 from trl import DPOConfig
 
+from avem_plugins.dpo.mismatch import SOURCES
+from avem_plugins.modality import SWAP_MODES
+
 logger = logging.getLogger(__name__)
 
-#: Where the mismatched input ``(a_l, v_l)`` of PMP may come from, in fallback order.
-MISMATCH_SOURCES: tuple[str, ...] = ("data", "label", "batch", "noise")
-#: Which media the PMP row swaps: the prompt's modality (SPEC §3.2) or a fixed set.
-MISMATCH_MODALITIES: tuple[str, ...] = ("prompt", "video", "audio", "av")
 #: Networks that may provide the text prior ``π_text``.
 TEXT_PRIOR_MODELS: tuple[str, ...] = ("reference", "policy")
 
@@ -26,10 +25,10 @@ TEXT_PRIOR_MODELS: tuple[str, ...] = ("reference", "policy")
 @dataclass
 class AVEmDPOConfig(DPOConfig):
     r"""
-    Configuration class for [`~avem_plugins.trainer.AVEmDPOTrainer`].
+    Configuration class for [`~avem_plugins.dpo.trainer.AVEmDPOTrainer`].
 
     Adds to [`~trl.DPOConfig`] the parameters of AVEm-DPO (AVERE, ICLR 2026); the objective is
-    documented term by term in `avem_plugins.loss`. Defaults are the paper's.
+    documented term by term in `avem_plugins.dpo.loss`. Defaults are the paper's.
 
     Parameters:
         > Parameters of the objective
@@ -144,7 +143,7 @@ class AVEmDPOConfig(DPOConfig):
             "help": "Source of PMP's mismatched input: 'auto' (data, then label, then batch, then noise; each "
             "fallback logged and counted) or one of 'data', 'label', 'batch', 'noise' (only that one; raises when "
             "a sample cannot get it).",
-            "choices": ["auto", *MISMATCH_SOURCES],
+            "choices": ["auto", *SOURCES],
         },
     )
     mismatch_modalities: str = field(
@@ -153,7 +152,7 @@ class AVEmDPOConfig(DPOConfig):
             "help": "Media the mismatched-input row swaps: 'prompt' (the modality the prompt asks about: "
             "AVEm-DPO's PMP) or always 'video', 'audio' or 'av' whatever the prompt asks ('video' is "
             "Vista-DPO's video-level term).",
-            "choices": list(MISMATCH_MODALITIES),
+            "choices": list(SWAP_MODES),
         },
     )
     media_root: str | None = field(
@@ -203,7 +202,7 @@ class AVEmDPOConfig(DPOConfig):
 
 def _check_config(cfg: AVEmDPOConfig) -> None:
     """Validate the AVEm-DPO fields and the TRL options the trainer does not support."""
-    from avem_plugins.adapters import parse_modalities
+    from avem_plugins.modality import parse_modalities
 
     for name in ("beta_er", "beta_vr", "gamma_tpd", "lambda_av"):
         value = getattr(cfg, name)
@@ -222,14 +221,14 @@ def _check_config(cfg: AVEmDPOConfig) -> None:
             f"AVEmDPOConfig.text_prior_model must be one of {list(TEXT_PRIOR_MODELS)}, "
             f"got {cfg.text_prior_model!r}"
         )
-    if cfg.mismatch_source not in ("auto", *MISMATCH_SOURCES):
+    if cfg.mismatch_source not in ("auto", *SOURCES):
         raise ValueError(
-            f"AVEmDPOConfig.mismatch_source must be 'auto' or one of {list(MISMATCH_SOURCES)}, "
+            f"AVEmDPOConfig.mismatch_source must be 'auto' or one of {list(SOURCES)}, "
             f"got {cfg.mismatch_source!r}"
         )
-    if cfg.mismatch_modalities not in MISMATCH_MODALITIES:
+    if cfg.mismatch_modalities not in SWAP_MODES:
         raise ValueError(
-            f"AVEmDPOConfig.mismatch_modalities must be one of {list(MISMATCH_MODALITIES)}, "
+            f"AVEmDPOConfig.mismatch_modalities must be one of {list(SWAP_MODES)}, "
             f"got {cfg.mismatch_modalities!r}"
         )
     if not (isinstance(cfg.num_frames, int) and cfg.num_frames >= 1):
@@ -245,7 +244,7 @@ def _check_config(cfg: AVEmDPOConfig) -> None:
             f"AVEmDPOConfig.adapter_kwargs must be a mapping (a JSON object on the command line), "
             f"got {cfg.adapter_kwargs!r}"
         )
-    modalities = parse_modalities(cfg.modalities)  # raises a clear AdapterError (a ValueError)
+    modalities = parse_modalities(cfg.modalities)  # raises a clear ModalityError (a ValueError)
     if not modalities and cfg.lambda_av > 0:
         raise ValueError(
             "modalities='text' feeds no media, so PMP (which swaps media) cannot run: set lambda_av=0"

@@ -26,7 +26,7 @@ The three terms:
    the policy has to win the margin from the audio and video, not from the text prior.
 
 3. **PMP** — prompt-based modality preference on inputs. Only the modality the prompt asks
-   about is swapped for the mismatched input ``(a_l, v_l)`` (:func:`swapped_modalities`)::
+   about is swapped for the mismatched input ``(a_l, v_l)`` (:func:`avem_plugins.modality.swapped_modalities`)::
 
        a' = a_l if m ∈ {audio, audiovisual} else a_w
        v' = v_l if m ∈ {visual, audiovisual} else v_w
@@ -54,9 +54,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-#: The values of a sample's ``modality`` (the modality its prompt asks about).
-PROMPT_MODALITIES: tuple[str, ...] = ("audio", "visual", "audiovisual")
 
 
 def negative_weights(
@@ -138,16 +135,6 @@ def text_prior_offset(
         beta_vr=beta_vr,
     )
     return gamma_tpd * margin
-
-
-def swapped_modalities(modality: str) -> tuple[bool, bool]:
-    """PMP's swap rule: ``(swap_audio, swap_video)`` for a prompt asking about ``modality``.
-
-    ``audio`` swaps the audio only, ``visual`` the video only, ``audiovisual`` both.
-    """
-    if modality not in PROMPT_MODALITIES:
-        raise ValueError(f"modality must be one of {PROMPT_MODALITIES}, got {modality!r}")
-    return modality in ("audio", "audiovisual"), modality in ("visual", "audiovisual")
 
 
 def input_logits(

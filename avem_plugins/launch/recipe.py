@@ -85,19 +85,13 @@ class Recipe:
 
 def recipe_dirs() -> list[Path]:
     """Folders registered by plugins through ``avem_register_recipe_dirs``, in order."""
-    from avem_plugins.manager import load_plugins
+    from avem_plugins.registry import PluginError
+    from avem_plugins.registry import recipe_dirs as registered
 
-    dirs: list[Path] = []
-
-    def register(path: Path) -> None:
-        path = Path(path)
-        if not path.is_dir():
-            raise RecipeError(f"a plugin registered recipe folder {path}, which is not a directory")
-        if path.resolve() not in [d.resolve() for d in dirs]:
-            dirs.append(path)
-
-    load_plugins().hook.avem_register_recipe_dirs(register=register)
-    return dirs
+    try:
+        return registered()
+    except PluginError as exc:
+        raise RecipeError(str(exc)) from exc
 
 
 def available_recipes() -> dict[str, Path]:
@@ -288,7 +282,7 @@ def config_classes() -> tuple[Any, Any, Any]:
     """``(ScriptArguments, AVEmDPOConfig, ModelConfig)``: what a recipe's keys bind to."""
     from trl import ModelConfig, ScriptArguments
 
-    from avem_plugins.config import AVEmDPOConfig
+    from avem_plugins.dpo.config import AVEmDPOConfig
 
     return ScriptArguments, AVEmDPOConfig, ModelConfig
 
@@ -392,7 +386,7 @@ def validate_recipe(recipe: Recipe) -> list[object]:
 
     adapter = recipe.args.get("adapter")
     if adapter not in (None, "auto"):
-        from avem_plugins.adapters import available_adapters
+        from avem_plugins.registry import available_adapters
 
         names = sorted(available_adapters())
         if adapter not in names:

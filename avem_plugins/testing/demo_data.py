@@ -1,6 +1,6 @@
 """A small synthetic audiovisual-emotion world for the demo and tests.
 
-Every clip shows one visual cue and plays one audio cue from :data:`avem_plugins.synth.
+Every clip shows one visual cue and plays one audio cue from :data:`avem_plugins.testing.synth.
 EMOTION_CUES`; the cue *means* an emotion. Most clips are congruent (both cues mean the same
 emotion); every ``incongruent_every``-th clip swaps in the audio cue of another emotion, so
 audio and video disagree. From that world we write:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avem_plugins import synth
+from avem_plugins.testing import synth
 
 #: The demo's emotions (a 4-way choice keeps the tiny model's task learnable).
 DEMO_EMOTIONS: tuple[str, ...] = ("happiness", "sadness", "anger", "neutral")

@@ -3,7 +3,7 @@
 Two parsers share one result type, :class:`EmotionAnswer`:
 
 - :func:`parse_emotion` (``robust``, the default): whole-word synonym lookup
-  (:data:`avem_plugins.lexicon.SYNONYMS`), clause-scoped negation (``not happy`` is not
+  (:data:`avem_plugins.scoring.lexicon.SYNONYMS`), clause-scoped negation (``not happy`` is not
   happiness; ``know`` and ``normal`` are not negations), the first non-negated emotion
   mention wins. Empty and unrecognised answers get ``label=None`` and a status saying
   which: they count as wrong and are reported, never dropped.
@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from avem_plugins import lexicon
+from avem_plugins.scoring import lexicon
 
 #: Parser names accepted by the tasks (``AVEM_ANSWER_PARSER``).
 PARSERS: tuple[str, ...] = ("robust", "compat")
@@ -203,7 +203,7 @@ def parse_answer(text: str | None, labels: Sequence[str], parser: str = "robust"
 
 
 def emotion_clusters(text: str | None) -> frozenset[str]:
-    """The emotion-wheel clusters (:data:`avem_plugins.lexicon.WHEEL`) a text mentions.
+    """The emotion-wheel clusters (:data:`avem_plugins.scoring.lexicon.WHEEL`) a text mentions.
 
     Negated mentions (``no sign of anger``) are left out.
 

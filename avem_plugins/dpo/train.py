@@ -1,11 +1,11 @@
 """The AVEm-DPO training script: ``trl/scripts/dpo.py``'s ``main`` with our trainer.
 
 ``main(script_args, training_args, model_args)`` takes TRL's ``ScriptArguments``, our
-:class:`~avem_plugins.config.AVEmDPOConfig` and TRL's ``ModelConfig``, exactly what
-``TrlParser`` builds, so ``avem dpo`` / ``trl dpo --recipe`` (``avem_plugins.launch``) and
+:class:`~avem_plugins.dpo.config.AVEmDPOConfig` and TRL's ``ModelConfig``, exactly what
+``TrlParser`` builds, so ``avem dpo`` / ``trl dpo --recipe`` (``avem_plugins.launch.launcher``) and
 this module's own entry point share it::
 
-    accelerate launch --config_file recipes/accelerate/ddp.yaml -m avem_plugins.train \\
+    accelerate launch --config_file recipes/accelerate/ddp.yaml -m avem_plugins.dpo.train \\
         --model_name_or_path Qwen/Qwen2.5-Omni-7B --dataset_name prefs.jsonl \\
         --media_root /data/clips --use_peft --output_dir out
 
@@ -52,7 +52,7 @@ def make_parser() -> Any:
     """TRL's parser over ``(ScriptArguments, AVEmDPOConfig, ModelConfig)``."""
     from trl import ModelConfig, ScriptArguments, TrlParser
 
-    from avem_plugins.config import AVEmDPOConfig
+    from avem_plugins.dpo.config import AVEmDPOConfig
 
     return TrlParser((ScriptArguments, AVEmDPOConfig, ModelConfig))  # type: ignore[arg-type]
 
@@ -71,7 +71,7 @@ def load_split(script_args: Any, training_args: Any, split: str) -> Any:
     training split; the evaluation split is then ``--dataset_test_split`` naming another such
     file) or anything ``datasets.load_dataset`` reads.
     """
-    from avem_plugins.prefs import load_preference_dataset
+    from avem_plugins.prefs.schema import load_preference_dataset
 
     name = script_args.dataset_name
     if not name:
@@ -98,8 +98,8 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Any:
     from transformers import AutoConfig
     from trl import get_peft_config
 
-    from avem_plugins.adapters import get_adapter
-    from avem_plugins.trainer import AVEmDPOTrainer
+    from avem_plugins.dpo.trainer import AVEmDPOTrainer
+    from avem_plugins.registry import get_adapter
 
     path = model_args.model_name_or_path
     if not path:
@@ -154,7 +154,7 @@ def train(config: Mapping[str, Any]) -> Any:
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    """``python -m avem_plugins.train [--config FILE] [flags]``."""
+    """``python -m avem_plugins.dpo.train [--config FILE] [flags]``."""
     import sys
 
     parser = make_parser()

@@ -29,20 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from avem_plugins.loss import swapped_modalities
+from avem_plugins.modality import SWAP_MODES, swapped_modalities
 
 logger = logging.getLogger(__name__)
 
 SOURCES: tuple[str, ...] = ("data", "label", "batch", "noise")
-#: What the mismatched row swaps: ``prompt`` follows the prompt's modality (PMP, SPEC §3.2);
-#: the others swap that media whatever the prompt asks (``video``: Vista-DPO's video-level
-#: term), as ``(swap_audio, swap_video)``.
-SWAP_MODES: dict[str, tuple[bool, bool] | None] = {
-    "prompt": None,
-    "video": (False, True),
-    "audio": (True, False),
-    "av": (True, True),
-}
 
 
 class MismatchError(ValueError):

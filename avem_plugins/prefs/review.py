@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from avem_plugins.prefs import PreferenceSample, load_preferences
+from avem_plugins.prefs.schema import PreferenceSample, load_preferences
 
 #: Columns the reviewer fills in (CSV) / ticks (HTML).
 VERDICT_COLUMNS: tuple[str, ...] = (

@@ -12,9 +12,9 @@ and one extra flag:
    ``--accelerate_config NAME_OR_PATH`` becomes ``--config_file`` (names: our
    ``recipes/accelerate/NAME.yaml`` first, then TRL's). A recipe's
    ``recipe.accelerate_config`` is used when the command line gives none.
-3. ``accelerate launch --module avem_plugins.launch ...`` starts the processes; each one
+3. ``accelerate launch --module avem_plugins.launch.launcher ...`` starts the processes; each one
    parses the same arguments again (:func:`main`) and calls
-   ``avem_plugins.train.main(script_args, training_args, model_args)``.
+   ``avem_plugins.dpo.train.main(script_args, training_args, model_args)``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from avem_plugins.recipe import Recipe, RecipeError, load_recipe, validate_recipe
+from avem_plugins.launch.recipe import Recipe, RecipeError, load_recipe, validate_recipe
 
 #: The flag this launcher adds to ``trl dpo``'s.
 RECIPE_FLAG = "--recipe"
 #: The module ``accelerate launch --module`` runs in each process.
-WORKER_MODULE = "avem_plugins.launch"
+WORKER_MODULE = "avem_plugins.launch.launcher"
 
 
 class LaunchError(ValueError):
@@ -88,7 +88,7 @@ def make_parser(recipe: Recipe | None = None, prog: str | None = None) -> Any:
     """TRL's ``TrlParser`` over our dataclasses, with the recipe's values as defaults."""
     from trl import TrlParser
 
-    from avem_plugins.recipe import config_classes
+    from avem_plugins.launch.recipe import config_classes
 
     description = None
     if recipe is not None:
@@ -119,7 +119,7 @@ def _subtract_subsequence(items: list[str], subseq: list[str]) -> list[str]:
 
 def accelerate_launch_args(launch_args: list[str], recipe: Recipe | None) -> list[str]:
     """Turn ``--accelerate_config NAME_OR_PATH`` into ``--config_file``; add the recipe's."""
-    from avem_plugins.recipe import resolve_accelerate_config
+    from avem_plugins.launch.recipe import resolve_accelerate_config
 
     args = list(launch_args)
     for i, arg in enumerate(args):
@@ -210,23 +210,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     Each names the file, row or field to fix (bad preference rows, undecodable media, no
     usable mismatched input, an unknown adapter, a NaN loss with its sample ids).
     """
-    from avem_plugins.adapters import AdapterError
+    from avem_plugins.adapters.base import AdapterError
+    from avem_plugins.dpo.mismatch import MismatchError
+    from avem_plugins.dpo.trainer import NonFiniteLossError
     from avem_plugins.media import MediaError
-    from avem_plugins.mismatch import MismatchError
-    from avem_plugins.prefs import PreferenceDataError
-    from avem_plugins.trainer import NonFiniteLossError
+    from avem_plugins.prefs.schema import PreferenceDataError
 
     return (PreferenceDataError, MediaError, MismatchError, AdapterError, RecipeError,
             NonFiniteLossError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of each launched process (``python -m avem_plugins.launch``).
+    """Entry point of each launched process (``python -m avem_plugins.launch.launcher``).
 
     Errors of :func:`user_errors` end the process with status 1 and one ``error: Type:
     message`` line on stderr; anything else (a bug) keeps its traceback.
     """
-    from avem_plugins.train import main as train_main
+    from avem_plugins.dpo.train import main as train_main
 
     script_args, training_args, model_args = parse_worker_args(
         sys.argv[1:] if argv is None else argv

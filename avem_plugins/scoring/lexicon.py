@@ -1,6 +1,6 @@
 """Emotion words: the synonym lexicon, negation cues and emotion-wheel clusters.
 
-Pure data plus tiny lookups. :mod:`avem_plugins.emotions` uses it to map free text to a
+Pure data plus tiny lookups. :mod:`avem_plugins.scoring.emotions` uses it to map free text to a
 dataset label (DFEW, RAVDESS) and to extract emotion clusters for EMER's judge-free
 overlap score.
 

@@ -3,9 +3,9 @@
 In AVEm-DPO one clip is seen many times per step: by the chosen and both rejected rows, by
 the policy and by the reference pass. Running the vision and audio towers for every row
 and every pass is the main waste of TRL's DPO path on audiovisual models (SPEC §5). An
-adapter that supports reuse implements :meth:`~avem_plugins.adapters.ModelAdapter.encode_media`
+adapter that supports reuse implements :meth:`~avem_plugins.adapters.base.ModelAdapter.encode_media`
 (encoders once for the *unique* media of a batch) and
-:meth:`~avem_plugins.adapters.ModelAdapter.forward_logps` (language model only, with the
+:meth:`~avem_plugins.adapters.base.ModelAdapter.forward_logps` (language model only, with the
 stored features scattered at the placeholder positions).
 
 Media are identified by **content**, not by path: :func:`content_key` hashes the processed

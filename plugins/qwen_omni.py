@@ -12,7 +12,7 @@ the model inputs. Audio from a separate file, or audio alone (``modalities=audio
 separate ``audio`` content item. ``interleave_audio_in_video=False`` turns interleaving off
 (always separate items). The model's flag is per batch, so one batch cannot mix a plain
 video with an interleaved one: group such examples with :meth:`QwenOmniAdapter.batch_key`
-(the ``avem_av`` model does); a mixed batch raises :class:`~avem_plugins.adapters.AdapterError`.
+(the ``avem_av`` model does); a mixed batch raises :class:`~avem_plugins.adapters.base.AdapterError`.
 
 Frames are placed in time: each example is processed on its own so that its frame rate
 (``Media.frame_rate``, else ``len(frames) / audio seconds`` for the clip's own track, else
@@ -23,7 +23,7 @@ the processor's default) sets ``video_second_per_grid``; the examples are then c
 chosen and rejected rows share a clip, and the policy and reference passes see the same
 media. :meth:`QwenOmniAdapter.encode_media` runs the audio and vision towers once for the
 *unique* media of a batch -- identified by a content hash of their processed tensors
-(:func:`avem_plugins.encoding.content_key`), so identity survives re-batching and never
+(:func:`avem_plugins.adapters.encoding.content_key`), so identity survives re-batching and never
 confuses a swapped clip with the original -- and returns :class:`OmniFeatures`.
 :meth:`QwenOmniAdapter.forward_logps` then calls the thinker's base model with
 ``input_ids`` (so the model itself computes the placeholder masks and the 3-D rope
@@ -46,9 +46,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from avem_plugins.adapters import AdapterError, Example, Media
-from avem_plugins.chat_template import ChatTemplateAdapter, _name, _tokenizer, left_pad
-from avem_plugins.encoding import content_key, gather_logps, unique_in_order, unwrap_model
+from avem_plugins.adapters.base import AdapterError, Example
+from avem_plugins.adapters.chat_template import ChatTemplateAdapter, _name, _tokenizer, left_pad
+from avem_plugins.adapters.encoding import content_key, gather_logps, unique_in_order, unwrap_model
+from avem_plugins.media import Media
 
 if TYPE_CHECKING:
     import torch
@@ -77,7 +78,7 @@ class VideoFeature:
 
 @dataclass
 class OmniFeatures:
-    """Encodings of unique media, keyed by :func:`~avem_plugins.encoding.content_key`.
+    """Encodings of unique media, keyed by :func:`~avem_plugins.adapters.encoding.content_key`.
 
     Pass the same object to several :meth:`QwenOmniAdapter.forward_logps` calls (rows
     sharing clips, policy and reference); :meth:`QwenOmniAdapter.encode_media` adds to an

@@ -4,7 +4,7 @@ training.
 **Import** (:func:`import_authors`). The AVERE authors' DPO file is a JSON list of objects
 with ``prompt`` (starting ``"<video>\\n<audio>\\n"``), ``chosen``, ``rejected``,
 ``rejected_2``, ``video``, ``audio``, ``video_l``, ``audio_l``. It loads as is through
-:mod:`avem_plugins.prefs` (markers stripped, paths resolved under the media root, modality
+:mod:`avem_plugins.prefs.schema` (markers stripped, paths resolved under the media root, modality
 inferred); the import writes the result as JSONL in the SPEC §3.3 schema, with media paths
 relative to the media root and ``modality`` written out (its inference is counted and logged,
 and becomes a reviewable field of the file). Their media are not distributed: pass
@@ -18,12 +18,12 @@ and becomes a reviewable field of the file). Their media are not distributed: pa
   and with datasets 5.2 that accepts a local folder of data files (``train.jsonl`` becomes
   the ``train`` split, other files in the folder are ignored) but not a bare file path
   ("Couldn't find any data file"), nor a ``save_to_disk`` folder ("use load_from_disk").
-  Our launcher (``avem dpo`` / ``trl dpo --recipe``, :func:`avem_plugins.train.load_split`)
+  Our launcher (``avem dpo`` / ``trl dpo --recipe``, :func:`avem_plugins.dpo.train.load_split`)
   takes the folder the same way and also ``--dataset_name OUT/train.jsonl`` (it reads
   ``.jsonl``/``.json`` files itself); either way the trainer validates the rows and
   resolves the paths against ``--media_root``.
 - ``dataset/`` (format ``disk``): the validated, normalised ``datasets.Dataset``
-  (:data:`avem_plugins.prefs.COLUMNS`, absolute media paths) saved with ``save_to_disk``; load
+  (:data:`avem_plugins.prefs.schema.COLUMNS`, absolute media paths) saved with ``save_to_disk``; load
   it in Python with ``datasets.load_from_disk`` and hand it to ``AVEmDPOTrainer`` as
   ``train_dataset`` (it is not a ``--dataset_name``, for the reason above; being beside
   ``train.jsonl`` does not disturb loading the folder).
@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from avem_plugins.prefs import MEDIA_FIELDS, PreferenceSample, load_preferences, to_dataset
+from avem_plugins.prefs.schema import MEDIA_FIELDS, PreferenceSample, load_preferences, to_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def import_authors(
     check_exists: bool = True,
     force: bool = False,
 ) -> list[PreferenceSample]:
-    """Convert the authors' DPO JSON (or any file :mod:`avem_plugins.prefs` loads) to our JSONL.
+    """Convert the authors' DPO JSON (or any file :mod:`avem_plugins.prefs.schema` loads) to our JSONL.
 
     ``media_root`` defaults to ``src``'s folder. Returns the loaded samples.
     """

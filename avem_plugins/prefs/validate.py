@@ -16,7 +16,7 @@
 
 Fields outside the schema are warnings (a misspelt optional field would otherwise be dropped).
 
-Rows without errors are finally passed through :func:`avem_plugins.prefs.normalize_row`, so a
+Rows without errors are finally passed through :func:`avem_plugins.prefs.schema.normalize_row`, so a
 file that validates also loads. :func:`write_report` writes the per-row report as JSONL or
 CSV; :meth:`ValidationReport.summary` counts everything.
 """
@@ -31,15 +31,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avem_plugins.prefs import (
+from avem_plugins.modality import (
+    MODALITY_ALIASES,
+    PROMPT_MODALITIES,
+    infer_modality,
+    strip_media_markers,
+    swapped_modalities,
+)
+from avem_plugins.prefs.schema import (
     KNOWN_FIELDS,
     MEDIA_FIELDS,
-    MODALITY_ALIASES,
     PreferenceDataError,
     normalize_row,
     resolve_media,
 )
-from avem_plugins.text import infer_modality, strip_media_markers
 
 #: Issue levels, most severe first.
 LEVELS: tuple[str, ...] = ("error", "warning", "info")
@@ -393,11 +398,6 @@ def _check_modality(report: RowReport, row: Mapping[str, Any]) -> None:
     report.modality, report.modality_inferred = MODALITY_ALIASES[key], False
 
 
-def _needs(modality: str | None) -> tuple[bool, bool]:
-    """``(needs_audio, needs_video)`` for PMP's swap."""
-    return modality in ("audio", "audiovisual"), modality in ("visual", "audiovisual")
-
-
 def _mismatch_coverage(reports: list[RowReport]) -> None:
     usable = [r for r in reports if r.status != "error" and r.row is not None]
     # Rows with errors still lend their clip: once fixed they will, and counting them avoids
@@ -410,7 +410,9 @@ def _mismatch_coverage(reports: list[RowReport]) -> None:
                 (bool(r.media.get("audio")) or has_video, has_video)
             )
     for r in usable:
-        needs_audio, needs_video = _needs(r.modality)
+        needs_audio, needs_video = (
+            swapped_modalities(r.modality) if r.modality in PROMPT_MODALITIES else (False, False)
+        )
         video_l, audio_l = r.media.get("video_l"), r.media.get("audio_l") or r.media.get("video_l")
         own_video, own_audio = r.media.get("video"), r.media.get("audio") or r.media.get("video")
         data_ok = (not needs_video or (video_l and video_l != own_video)) and (

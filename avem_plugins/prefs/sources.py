@@ -1,7 +1,7 @@
 """Clips tables for ``avem prefs build`` from the paper's preference sources: MAFW and MER2025.
 
 AVERE built its preference data from MAFW and MER2025 clips. The readers here turn each
-dataset's official label files into the clips table that :mod:`avem_plugins.prefs_build`
+dataset's official label files into the clips table that :mod:`avem_plugins.prefs.build`
 reads (:data:`CLIP_TABLE_COLUMNS`), one labelled clip per row:
 
 - :func:`mafw_clips`: MAFW's single-label annotations, ``Labels/single-set.xlsx`` (a header
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from avem_plugins.taskdata import AUDIO_SUFFIXES, VIDEO_SUFFIXES, index_files
+from avem_plugins.scoring.taskdata import AUDIO_SUFFIXES, VIDEO_SUFFIXES, index_files
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,12 @@
 A thin subclass. It changes what TRL's DPO cannot do for audiovisual models and nothing
 else:
 
-- ``_prepare_dataset``: validates the preference rows (:mod:`avem_plugins.prefs`) instead of
-  tokenising text: the collator (:class:`~avem_plugins.collator.DataCollatorForAVPreference`)
+- ``_prepare_dataset``: validates the preference rows (:mod:`avem_plugins.prefs.schema`) instead of
+  tokenising text: the collator (:class:`~avem_plugins.dpo.collator.DataCollatorForAVPreference`)
   owns media and tokenisation, through the model adapter;
 - ``_set_signature_columns_if_needed``: keeps the schema's columns;
 - ``compute_loss``: scores the collator's rows with the policy and the reference and
-  returns :func:`avem_plugins.loss.avem_dpo_loss`, logging TRL's metrics plus ours.
+  returns :func:`avem_plugins.dpo.loss.avem_dpo_loss`, logging TRL's metrics plus ours.
 
 The reference is the policy with its LoRA adapter disabled (``trl.trainer.utils.use_adapter``,
 no second copy), or an explicit ``ref_model`` for full fine-tuning. Media are encoded once per
@@ -33,19 +33,21 @@ from trl import DPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from avem_plugins.adapters import ModelAdapter, get_adapter, parse_modalities
-from avem_plugins.collator import (
+from avem_plugins.adapters.base import ModelAdapter
+from avem_plugins.adapters.encoding import EncoderCallCounter
+from avem_plugins.dpo.collator import (
     CHOSEN,
     CHOSEN_MISMATCHED,
     REJECTED,
     REJECTED_2,
     DataCollatorForAVPreference,
 )
-from avem_plugins.config import AVEmDPOConfig
-from avem_plugins.encoding import EncoderCallCounter
-from avem_plugins.loss import avem_dpo_loss
-from avem_plugins.mismatch import SOURCES, MismatchSelector
-from avem_plugins.prefs import COLUMNS, normalize_dataset
+from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.loss import avem_dpo_loss
+from avem_plugins.dpo.mismatch import SOURCES, MismatchSelector
+from avem_plugins.modality import parse_modalities
+from avem_plugins.prefs.schema import COLUMNS, normalize_dataset
+from avem_plugins.registry import get_adapter
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -84,10 +86,10 @@ class AVEmDPOTrainer(DPOTrainer):
     """Trainer for AVEm-DPO (AVERE, ICLR 2026): TRL's ``DPOTrainer`` on audiovisual rows.
 
     Args are those of :class:`trl.DPOTrainer`, with ``args`` an :class:`AVEmDPOConfig`, plus
-    ``adapter``: a :class:`~avem_plugins.adapters.ModelAdapter` or its name (default: the
+    ``adapter``: a :class:`~avem_plugins.adapters.base.ModelAdapter` or its name (default: the
     config's ``adapter``, ``auto`` = chosen from the model's config). ``model`` may be a path
     or hub id, loaded through the adapter. ``train_dataset`` holds preference rows in the
-    schema of :mod:`avem_plugins.prefs` (raw rows are validated here).
+    schema of :mod:`avem_plugins.prefs.schema` (raw rows are validated here).
     """
 
     _tag_names = ["trl", "dpo", "avem-dpo"]  # noqa: RUF012 (TRL's attribute)
@@ -128,7 +130,7 @@ class AVEmDPOTrainer(DPOTrainer):
         if not isinstance(args, AVEmDPOConfig):
             raise TypeError(
                 f"AVEmDPOTrainer needs an AVEmDPOConfig, got {type(args).__name__}; "
-                "build one with avem_plugins.config.AVEmDPOConfig(...)"
+                "build one with avem_plugins.dpo.config.AVEmDPOConfig(...)"
             )
         if train_dataset is None:
             raise ValueError("`train_dataset` is required")

@@ -12,7 +12,7 @@ interpreter start-up that line only looks at ``sys.argv`` (``argv[1] == "dpo"`` 
 
 Only then does it add an import hook that, once ``trl.cli.main`` is imported and if that
 TRL is the series this was written against (:data:`SUPPORTED_TRL`), wraps its ``main`` so
-that ``trl dpo --recipe ...`` runs :func:`avem_plugins.launch.launch` (the launcher behind
+that ``trl dpo --recipe ...`` runs :func:`avem_plugins.launch.launcher.launch` (the launcher behind
 ``avem dpo``, parsing with TRL's own ``TrlParser``). Any failure on the way prints one line
 to stderr and leaves TRL exactly as it is. Without ``--recipe`` nothing is installed at all,
 so ``trl dpo`` behaves exactly as TRL does.
@@ -21,12 +21,12 @@ so ``trl dpo`` behaves exactly as TRL does.
 from __future__ import annotations
 
 import functools
-import importlib.machinery
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+
+from avem_plugins.importhook import AfterImport, after_import
 
 #: Environment variable that disables the interception when set to 0/false/no/off.
 ENV_VAR = "AVEM_TRL_HOOK"
@@ -88,14 +88,19 @@ def supported(version: str | None) -> bool:
 
 def installed() -> bool:
     """Whether the import hook is on ``sys.meta_path`` in this process."""
-    return any(isinstance(f, _TrlCliFinder) for f in sys.meta_path)
+    return any(isinstance(f, AfterImport) and f.target == TARGET for f in sys.meta_path)
+
+
+def _failed(exc: BaseException) -> None:
+    _notice(f"--recipe hook not installed ({exc!r}); running TRL unchanged")
 
 
 def activate(argv: Sequence[str] | None = None) -> bool:
     """Install the import hook if this process is ``trl dpo --recipe``; never raises.
 
-    Returns whether the hook is installed. Called by ``avem_trl_hook.pth`` at start-up
-    (possibly twice: some venvs list site-packages under both ``lib`` and ``lib64``).
+    Returns whether the hook is installed (or ``main`` already wrapped). Called by
+    ``avem_trl_hook.pth`` at start-up (possibly twice: some venvs list site-packages under
+    both ``lib`` and ``lib64``).
     """
     try:
         argv = sys.argv if argv is None else argv
@@ -105,49 +110,11 @@ def activate(argv: Sequence[str] | None = None) -> bool:
             return True
         if TARGET in sys.modules:  # too late to wrap at import: wrap the loaded module now
             return _wrap(sys.modules[TARGET])
-        sys.meta_path.insert(0, _TrlCliFinder())
+        after_import(TARGET, _wrap, _failed)
         return True
     except Exception as exc:  # never break Python start-up or TRL
-        _notice(f"--recipe hook not installed ({exc!r}); running TRL unchanged")
+        _failed(exc)
         return False
-
-
-class _TrlCliFinder:
-    """One-shot finder: lets ``trl.cli.main`` load normally, then wraps its ``main``."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != TARGET:
-            return None
-        try:
-            sys.meta_path.remove(self)
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-            if spec is None or spec.loader is None:
-                return spec
-            spec.loader = _WrappingLoader(spec.loader)  # type: ignore[assignment]
-            return spec
-        except Exception as exc:
-            _notice(f"--recipe hook not installed ({exc!r}); running TRL unchanged")
-            return None
-
-
-class _WrappingLoader:
-    """Delegates loading to TRL's own loader, then wraps the loaded module's ``main``."""
-
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        try:
-            _wrap(module)
-        except Exception as exc:
-            _notice(f"--recipe hook not installed ({exc!r}); running TRL unchanged")
-
-    def __getattr__(self, name: str) -> Any:  # get_code, get_source, ... of the real loader
-        return getattr(self._loader, name)
 
 
 def _wrap(module: ModuleType) -> bool:
@@ -169,7 +136,7 @@ def _wrap(module: ModuleType) -> bool:
         if not (args[:1] == ["dpo"] and any(a == _FLAG or a.startswith(_FLAG + "=") for a in args)):
             return original(argv)
         try:
-            from avem_plugins.launch import launch
+            from avem_plugins.launch.launcher import launch
         except Exception as exc:
             _notice(f"--recipe hook failed to load ({exc!r}); running TRL unchanged")
             return original(argv)

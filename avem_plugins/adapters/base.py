@@ -14,65 +14,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    import numpy as np
-
-#: The media modalities an adapter may feed to a model.
-MEDIA_MODALITIES: tuple[str, ...] = ("video", "audio")
-
-#: ``modalities=`` values accepted by the lmms-eval model and the trainer.
-MODALITY_SETS: dict[str, frozenset[str]] = {
-    "text": frozenset(),
-    "audio": frozenset({"audio"}),
-    "video": frozenset({"video"}),
-    "av": frozenset({"video", "audio"}),
-}
+from avem_plugins.hookspecs import PluginError
+from avem_plugins.media import Media
+from avem_plugins.modality import MEDIA_MODALITIES
 
 
-class AdapterError(ValueError):
+class AdapterError(PluginError):
     """An adapter could not be found, registered or used; the message says what to do."""
-
-
-def parse_modalities(value: str | Sequence[str] | frozenset[str]) -> frozenset[str]:
-    """Turn ``"av"``, ``"text"``, ``"audio,video"`` or a set into a frozenset of modalities."""
-    if isinstance(value, frozenset):
-        mods = value
-    elif isinstance(value, str):
-        if value in MODALITY_SETS:
-            return MODALITY_SETS[value]
-        mods = frozenset(v.strip() for v in value.split(",") if v.strip())
-    else:
-        mods = frozenset(value)
-    unknown = mods - set(MEDIA_MODALITIES)
-    if unknown:
-        raise AdapterError(
-            f"unknown modalities {sorted(unknown)}: use one of {sorted(MODALITY_SETS)} "
-            f"or a comma-separated subset of {list(MEDIA_MODALITIES)}"
-        )
-    return mods
-
-
-@dataclass(frozen=True)
-class Media:
-    """Decoded media of one example, as produced by :mod:`avem_plugins.media`.
-
-    ``frames`` is ``(T, H, W, 3)`` uint8; ``audio`` is mono float32 at ``sample_rate``.
-    ``audio_in_video`` says the audio is the video's own track (some families, such as
-    Qwen-Omni, interleave such audio with the video tokens). ``key`` identifies the media
-    (e.g. the resolved path) so shared media can be encoded once. ``frame_rate`` is the
-    rate of the *sampled* frames (``len(frames) / clip seconds``) for families that place
-    frames in time (Qwen-Omni's TMRoPE); ``None`` lets the adapter derive it from the
-    clip's own audio track, or use the processor's default.
-    """
-
-    frames: np.ndarray | None = None
-    audio: np.ndarray | None = None
-    sample_rate: int = 16000
-    audio_in_video: bool = False
-    key: str | None = None
-    frame_rate: float | None = None
 
 
 @dataclass
@@ -175,7 +125,7 @@ class ModelAdapter(ABC):
 
     def text_only_prompt(self, prompt: str) -> str:
         """The prompt with every media marker removed (for the text-prior probe/term)."""
-        from avem_plugins.text import strip_media_markers
+        from avem_plugins.modality import strip_media_markers
 
         return strip_media_markers(prompt)
 
@@ -183,7 +133,7 @@ class ModelAdapter(ABC):
         """Decode generated token ids (prompt already removed) to strings."""
         return processor.batch_decode(token_ids, skip_special_tokens=True)
 
-    # -- Optional: model inputs and encode-once (see :mod:`avem_plugins.encoding`). --------
+    # -- Optional: model inputs and encode-once (see :mod:`avem_plugins.adapters.encoding`). --------
     # The defaults below are correct for any family; adapters that can reuse media
     # encodings (the Qwen-Omni ones) override ``encode_media`` and ``forward_logps``.
 
@@ -197,11 +147,11 @@ class ModelAdapter(ABC):
     def encoder_modules(self, model: Any) -> dict[str, Any]:
         """The media encoders of ``model`` by modality (``"video"``, ``"audio"``).
 
-        Used by :class:`avem_plugins.encoding.EncoderCallCounter`. The default looks for
+        Used by :class:`avem_plugins.adapters.encoding.EncoderCallCounter`. The default looks for
         the attribute names common in ``transformers`` (``visual``, ``vision_tower``,
         ``audio_tower``, ...).
         """
-        from avem_plugins.encoding import find_encoders
+        from avem_plugins.adapters.encoding import find_encoders
 
         return find_encoders(model)
 
@@ -224,59 +174,7 @@ class ModelAdapter(ABC):
         log-probability. ``features`` comes from :meth:`encode_media`; the fallback (this
         base class) ignores it and runs ``model(**model_inputs(rows))``.
         """
-        from avem_plugins.encoding import token_logps
+        from avem_plugins.adapters.encoding import token_logps
 
         out = model(**self.model_inputs(rows))
         return token_logps(out.logits, rows["input_ids"])
-
-
-def available_adapters() -> dict[str, type[ModelAdapter]]:
-    """Every adapter registered by a loaded plugin, by name."""
-    from avem_plugins.manager import load_plugins
-
-    found: dict[str, type[ModelAdapter]] = {}
-
-    def register(cls: type[ModelAdapter]) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
-            raise AdapterError(f"{cls!r} is not a ModelAdapter subclass")
-        name = getattr(cls, "name", None)
-        if not name:
-            raise AdapterError(f"adapter {cls.__qualname__} has no `name`")
-        if name in found and found[name] is not cls:
-            raise AdapterError(
-                f"two plugins register an adapter named {name!r}: "
-                f"{found[name].__module__} and {cls.__module__}; "
-                "block one with AVEM_BLOCK_PLUGINS=..."
-            )
-        found[name] = cls
-
-    load_plugins().hook.avem_register_model_adapters(register=register)
-    return found
-
-
-def get_adapter(name: str = "auto", config: Any = None, **options: Any) -> ModelAdapter:
-    """An adapter by name, or the one whose ``matches(config)`` is true for ``auto``.
-
-    ``options`` go to the adapter's constructor (e.g. ``video_max_pixels`` for the
-    Qwen-Omni adapters); an adapter without options rejects them.
-    """
-    adapters = available_adapters()
-    if name != "auto":
-        if name not in adapters:
-            raise AdapterError(
-                f"no model adapter named {name!r}; installed: {sorted(adapters)} "
-                "(see `avem plugins`)"
-            )
-        return adapters[name](**options)
-    if config is None:
-        raise AdapterError("adapter=auto needs the model config; pass adapter=NAME instead")
-    hits = [cls for cls in adapters.values() if cls.matches(config)]
-    # A family's own adapter wins over a generic fallback that also matches.
-    hits.sort(key=lambda cls: bool(getattr(cls, "fallback", False)))
-    if not hits:
-        raise AdapterError(
-            f"no adapter matches model_type={getattr(config, 'model_type', None)!r}; "
-            f"installed: {sorted(adapters)}. Pass adapter=NAME (e.g. adapter=hf_generic) "
-            "or install a plugin for this family"
-        )
-    return hits[0](**options)

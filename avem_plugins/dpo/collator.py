@@ -1,10 +1,10 @@
 """``DataCollatorForAVPreference``: the rows AVEm-DPO scores, built through the model adapter.
 
-For each preference sample (a normalised row, see :mod:`avem_plugins.prefs`) it builds
+For each preference sample (a normalised row, see :mod:`avem_plugins.prefs.schema`) it builds
 
 - **media rows** ``[y_w | y_er | y_vr | y_w with the prompt-selected modality swapped]``,
   all on the true media ``(a_w, v_w)`` except the last, which gets ``(a', v')`` (PMP,
-  :mod:`avem_plugins.mismatch`); ``y_vr`` only when the sample has ``rejected_2``, the swapped
+  :mod:`avem_plugins.dpo.mismatch`); ``y_vr`` only when the sample has ``rejected_2``, the swapped
   row only when PMP is on and the prompt's modality is fed to the model;
 - **text-only rows** ``[y_w | y_er | y_vr]`` on the prompt with every media placeholder
   removed (TPD), only when TPD is on.
@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from avem_plugins.adapters import Example, Media, ModelAdapter
-from avem_plugins.media import MediaError, NoAudioStreamError
-from avem_plugins.mismatch import MismatchChoice, MismatchError, MismatchSelector
-from avem_plugins.prefs import COLUMNS
-from avem_plugins.text import strip_media_markers
+from avem_plugins.adapters.base import Example, ModelAdapter
+from avem_plugins.dpo.mismatch import MismatchChoice, MismatchError, MismatchSelector
+from avem_plugins.media import Media, MediaError, NoAudioStreamError
+from avem_plugins.modality import strip_media_markers
+from avem_plugins.prefs.schema import COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -175,17 +175,18 @@ class DataCollatorForAVPreference:
     def _decode(
         self, video: str | None, audio: str | None, *, want_video: bool, want_audio: bool
     ) -> Media:
-        assert self.decode is not None
-        clip = self.decode(
-            video=video,
-            audio=audio,
-            num_frames=self.num_frames,
-            sample_rate=self.sample_rate,
+        from avem_plugins.media import example_media
+
+        return example_media(
+            video,
+            audio,
             want_video=want_video and video is not None,
             want_audio=want_audio,
+            num_frames=self.num_frames,
+            sample_rate=self.sample_rate,
             missing_audio=self.missing_audio,
+            decode=self.decode,
         )
-        return clip.to_media()
 
     def true_media(self, sample: Mapping[str, Any]) -> Media:
         """The sample's own ``(a_w, v_w)``, only the fed modalities."""
@@ -288,7 +289,7 @@ class DataCollatorForAVPreference:
         ]
         if missing:
             raise ValueError(
-                f"preference rows lack {missing}: load them with avem_plugins.prefs "
+                f"preference rows lack {missing}: load them with avem_plugins.prefs.schema "
                 f"(load_preference_dataset / normalize_dataset), which yields the columns {list(COLUMNS)}"
             )
         assert self.mismatch is not None

@@ -18,7 +18,7 @@ file with ``--templates DIR``) and asks the LLM for one JSON object with ``promp
 clip with a different emotion, drawn deterministically from ``seed`` and the row id.
 
 Every reply is validated (a JSON object with the four fields as non-empty strings; the
-three answers pairwise different; the row loads through :mod:`avem_plugins.prefs`). A row
+three answers pairwise different; the row loads through :mod:`avem_plugins.prefs.schema`). A row
 that fails is appended to the rejects file with its reason and the raw reply, never dropped.
 
 Resumable and append-only: an existing output is never rewritten. Rows are appended one by
@@ -52,7 +52,8 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from avem_plugins.llm_client import (
+from avem_plugins.modality import PROMPT_MODALITIES
+from avem_plugins.prefs.llm_client import (
     ChatClient,
     Completion,
     LLMConfigError,
@@ -62,7 +63,7 @@ from avem_plugins.llm_client import (
     TransientLLMError,
     Usage,
 )
-from avem_plugins.prefs import PreferenceDataError, normalize_row
+from avem_plugins.prefs.schema import PreferenceDataError, normalize_row
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ PLACEHOLDERS: tuple[str, ...] = (
 #: Columns a clips table must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "emotion")
 #: Modalities a question can ask about (SPEC §3.1).
-MODALITIES: tuple[str, ...] = ("audio", "visual", "audiovisual")
+MODALITIES: tuple[str, ...] = PROMPT_MODALITIES
 #: Fields the LLM must return.
 GENERATED_FIELDS: tuple[str, ...] = ("prompt", "chosen", "rejected", "rejected_2")
 #: Reject kinds. ``failed`` (request failed after all retries) is retried on every resume.
@@ -593,8 +594,8 @@ def build_preferences(
 ) -> BuildResult:
     """Generate preference rows for the clips of ``clips_csv`` into ``out`` (appending).
 
-    :param client: the LLM (:class:`~avem_plugins.llm_client.OpenAIChatClient` or
-        :class:`~avem_plugins.llm_client.LocalChatClient`).
+    :param client: the LLM (:class:`~avem_plugins.prefs.llm_client.OpenAIChatClient` or
+        :class:`~avem_plugins.prefs.llm_client.LocalChatClient`).
     :param media_root: media paths in the table and the output are relative to it
         (default: the CSV's folder); train with ``--media_root`` set to it.
     :param concurrency: requests in flight at once (threads).

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.text import infer_modality, strip_media_markers
+from avem_plugins.modality import MODALITY_ALIASES, infer_modality, strip_media_markers
 
 if TYPE_CHECKING:
     import datasets
@@ -46,19 +46,6 @@ MEDIA_FIELDS: tuple[str, ...] = ("video", "audio", "video_l", "audio_l")
 KNOWN_FIELDS: frozenset[str] = frozenset(
     {"id", "prompt", "chosen", "rejected", "rejected_2", "modality", "emotion", *MEDIA_FIELDS}
 )
-#: Spellings accepted for ``modality``, mapped to the canonical value.
-MODALITY_ALIASES: dict[str, str] = {
-    "audio": "audio",
-    "acoustic": "audio",
-    "visual": "visual",
-    "video": "visual",
-    "vision": "visual",
-    "audiovisual": "audiovisual",
-    "audio-visual": "audiovisual",
-    "audio_visual": "audiovisual",
-    "av": "audiovisual",
-    "both": "audiovisual",
-}
 
 
 class PreferenceDataError(ValueError):

@@ -1,0 +1,1 @@
+"""AVEm-DPO: config, loss, mismatched inputs, collator, trainer and the training entry point."""

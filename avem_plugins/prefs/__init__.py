@@ -1,0 +1,1 @@
+"""Preference data: the row schema and its checks, import/export, building, review, sources."""
