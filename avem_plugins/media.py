@@ -52,9 +52,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "BACKENDS",
     "DEFAULT",
     "MISSING_AUDIO",
+    "VIDEO_SUFFIXES",
     "CorruptMediaError",
     "DecodedClip",
     "EmptyMediaError",
@@ -81,6 +83,10 @@ BACKENDS: tuple[str, ...] = ("decord", "pyav")
 MISSING_AUDIO: tuple[str, ...] = ("error", "silence")
 
 #: Env var: the default cache's memory budget in MiB (default 2048; 0 disables caching).
+#: File suffixes read as video and as audio (task data indexing, request parsing, sources).
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".flv")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus")
+
 CACHE_MB_ENV = "AVEM_MEDIA_CACHE_MB"
 
 StrPath = str | os.PathLike[str]

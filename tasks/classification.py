@@ -9,6 +9,7 @@ and (compat mode) dropped answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from avem_plugins.scoring import emotions, metrics, taskdata
@@ -54,11 +55,16 @@ def doc_to_messages(
     return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
 
 
-def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
-    """Parse the answer; every metric gets the same record."""
+def result_record(
+    doc: dict[str, Any], results: list[str], parse: Callable[..., Any] = emotions.parse_answer
+) -> dict[str, Any]:
+    """One answer's record, parsed with ``parse(answer, labels, parser)``.
+
+    A task whose labels need their own parsing (MER2023's ``worried``) passes ``parse``.
+    """
     answer = results[0] if results else ""
     parser = doc.get("answer_parser") or "robust"
-    parsed = emotions.parse_answer(answer, doc["labels"], parser)
+    parsed = parse(answer, doc["labels"], parser)
     record = {
         "id": doc["id"],
         "gold": doc["label"],
@@ -68,7 +74,12 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
         "parser": parser,
         "missing_media_count": int(doc.get("missing_media_count", 0)),
     }
-    return dict.fromkeys(METRICS, record)
+    return record
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """Parse the answer; every metric gets the same record."""
+    return dict.fromkeys(METRICS, result_record(doc, results))
 
 
 aggregate_model_modalities = taskdata.aggregate_model_modalities

@@ -20,8 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"})
-AUDIO_EXTS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus"})
+from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 
 
 class RequestError(ValueError):
@@ -107,13 +106,13 @@ def _classify_visual(visual: Any) -> tuple[str, Any]:
         return _classify_visual(_url(visual))
     if isinstance(visual, (str, os.PathLike)):
         ext = _ext(visual)
-        if ext in VIDEO_EXTS:
+        if ext in VIDEO_SUFFIXES:
             return "video", str(visual)
-        if ext in AUDIO_EXTS:
+        if ext in AUDIO_SUFFIXES:
             return "audio", str(visual)
         raise RequestError(
             f"cannot tell whether {visual!s} is a video or an audio file (extension {ext!r}); "
-            f"use one of {sorted(VIDEO_EXTS | AUDIO_EXTS)}"
+            f"use one of {sorted({*VIDEO_SUFFIXES, *AUDIO_SUFFIXES})}"
         )
     if hasattr(visual, "shape") and getattr(visual, "ndim", 0) == 4:
         return "video", visual

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from avem_plugins.scoring.taskdata import AUDIO_SUFFIXES, VIDEO_SUFFIXES, index_files
+from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
+from avem_plugins.scoring.lexicon import MER_CLASSES
+from avem_plugins.scoring.taskdata import index_files
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +57,6 @@ MAFW_CLASSES: tuple[str, ...] = (
     "helplessness",
     "disappointment",
 )
-#: MER's discrete labels (MER2023, MER2025), in the challenges' order -> our label names.
-MER_CLASSES: dict[str, str] = {
-    "neutral": "neutral",
-    "angry": "anger",
-    "happy": "happiness",
-    "sad": "sadness",
-    "worried": "worried",
-    "surprise": "surprise",
-}
 #: The columns :func:`write_clip_table` writes (``prefs build`` needs ``path`` and ``emotion``).
 CLIP_TABLE_COLUMNS: tuple[str, ...] = (
     "id",

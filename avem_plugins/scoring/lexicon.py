@@ -194,3 +194,14 @@ COMPAT_NEGATION_SUBSTRINGS: tuple[str, ...] = ("no", "isn't ", "won't", "shouldn
 def label_words(label: str) -> frozenset[str]:
     """The word forms naming ``label`` (empty for an unknown label)."""
     return SYNONYMS.get(label, frozenset())
+
+
+#: MER's discrete labels (MER2023, MER2025), in the challenges' order -> our label names.
+MER_CLASSES: dict[str, str] = {
+    "neutral": "neutral",
+    "angry": "anger",
+    "happy": "happiness",
+    "sad": "sadness",
+    "worried": "worried",
+    "surprise": "surprise",
+}

@@ -36,8 +36,6 @@ ALLOW_MISSING_ENV = "AVEM_ALLOW_MISSING_MEDIA"
 PARSER_ENV = "AVEM_ANSWER_PARSER"
 PARSERS: tuple[str, ...] = ("robust", "compat")
 
-VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv")
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
 
 #: How many missing paths an error message lists.
 SHOW_MISSING = 5

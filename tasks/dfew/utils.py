@@ -12,24 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
-    aggregate_answer_parser,
-    aggregate_confusion_matrix,
-    aggregate_dropped_count,
-    aggregate_empty_count,
-    aggregate_macro_f1,
-    aggregate_missing_media_count,
-    aggregate_model_modalities,
-    aggregate_uar,
-    aggregate_unparsed_count,
-    aggregate_unparsed_rate,
-    aggregate_war,
-    doc_to_messages,
-    doc_to_text,
-    doc_to_visual,
-    process_results,
-)
-
+from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.scoring import taskdata
 
 if TYPE_CHECKING:
@@ -113,7 +96,7 @@ def read_fold(path: Path) -> list[tuple[int, str]]:
 def clips_by_id(root: str) -> dict[int, Path]:
     """Every DFEW clip under ``root`` (``part_1 ... part_11`` or any layout), by integer id."""
     return taskdata.index_files(
-        Path(root), taskdata.VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
+        Path(root), VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
     )
 
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.scoring import emotions, judge, metrics, taskdata
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def read_annotations(path: Path) -> list[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=4)
 def _clips(root: str) -> dict[str, Path]:
-    return taskdata.index_files(Path(root), taskdata.VIDEO_SUFFIXES)
+    return taskdata.index_files(Path(root), VIDEO_SUFFIXES)
 
 
 def build_docs() -> list[dict[str, Any]]:

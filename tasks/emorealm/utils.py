@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.modality import strip_media_markers
 from avem_plugins.scoring import answers, metrics, taskdata
 
@@ -166,7 +167,7 @@ def stress_kind(item: dict[str, Any]) -> str | None:
 @functools.lru_cache(maxsize=4)
 def _clips_by_id(root: str) -> dict[int, Path]:
     return taskdata.index_files(
-        Path(root), taskdata.VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
+        Path(root), VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
     )
 
 

@@ -8,20 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
-    PROMPT_AUDIO,
-    aggregate_answer_parser,
-    aggregate_confusion_matrix,
-    aggregate_dropped_count,
-    aggregate_empty_count,
-    aggregate_macro_f1,
-    aggregate_model_modalities,
-    aggregate_uar,
-    aggregate_unparsed_count,
-    aggregate_unparsed_rate,
-    aggregate_war,
-    process_results,
-)
+from avem_plugins.tasks.classification import PROMPT_AUDIO
 
 if TYPE_CHECKING:
     import datasets

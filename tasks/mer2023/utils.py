@@ -21,25 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.tasks.classification import METRICS as CLASSIFICATION_METRICS
-from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
-    aggregate_answer_parser,
-    aggregate_confusion_matrix,
-    aggregate_dropped_count,
-    aggregate_empty_count,
-    aggregate_macro_f1,
-    aggregate_missing_media_count,
-    aggregate_model_modalities,
-    aggregate_uar,
-    aggregate_unparsed_count,
-    aggregate_unparsed_rate,
-    aggregate_war,
-    doc_to_messages,
-    doc_to_text,
-    doc_to_visual,
-)
+from avem_plugins.tasks.classification import result_record
 
-from avem_plugins.prefs.sources import MER_CLASSES
+from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
+from avem_plugins.scoring.lexicon import MER_CLASSES
 
 if TYPE_CHECKING:
     import datasets
@@ -88,7 +74,7 @@ def labels_csv(root: Path) -> Path:
 def _clip_name(value: str) -> str:
     """A clip name without a video suffix (``sample_00000001.mp4`` -> ``sample_00000001``)."""
     path = Path(value)
-    return path.stem if path.suffix.lower() in taskdata.VIDEO_SUFFIXES else value
+    return path.stem if path.suffix.lower() in VIDEO_SUFFIXES else value
 
 
 def read_labels(path: Path) -> list[tuple[str, str]]:
@@ -131,13 +117,13 @@ def read_labels(path: Path) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=4)
 def clips_by_name(root: str) -> dict[str, Path]:
     """Every video under ``root`` (any depth), by file stem."""
-    return taskdata.index_files(Path(root), taskdata.VIDEO_SUFFIXES)
+    return taskdata.index_files(Path(root), VIDEO_SUFFIXES)
 
 
 @functools.lru_cache(maxsize=4)
 def audio_by_name(root: str) -> dict[str, Path]:
     """Every audio file under ``root`` (any depth), by file stem."""
-    return taskdata.index_files(Path(root), taskdata.AUDIO_SUFFIXES)
+    return taskdata.index_files(Path(root), AUDIO_SUFFIXES)
 
 
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
@@ -220,20 +206,8 @@ def parse_answer(
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
-    """Parse the answer; every metric gets the same record (as in DFEW and RAVDESS)."""
-    answer = results[0] if results else ""
-    parser = doc.get("answer_parser") or "robust"
-    parsed = parse_answer(answer, doc["labels"], parser)
-    record = {
-        "id": doc["id"],
-        "gold": doc["label"],
-        "pred": parsed.label,
-        "status": parsed.status,
-        "labels": list(doc["labels"]),
-        "parser": parser,
-        "missing_media_count": int(doc.get("missing_media_count", 0)),
-    }
-    return dict.fromkeys(METRICS, record)
+    """The shared classification record, parsed with :func:`parse_answer` (``worried``)."""
+    return dict.fromkeys(METRICS, result_record(doc, results, parse=parse_answer))
 
 
 def aggregate_weighted_f1(items: list[dict[str, Any]]) -> float:

@@ -10,24 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.tasks.classification import (  # noqa: F401  (the YAML names them here)
-    aggregate_answer_parser,
-    aggregate_confusion_matrix,
-    aggregate_dropped_count,
-    aggregate_empty_count,
-    aggregate_macro_f1,
-    aggregate_missing_media_count,
-    aggregate_model_modalities,
-    aggregate_uar,
-    aggregate_unparsed_count,
-    aggregate_unparsed_rate,
-    aggregate_war,
-    doc_to_messages,
-    doc_to_text,
-    doc_to_visual,
-    process_results,
-)
-
 from avem_plugins.scoring import taskdata
 
 if TYPE_CHECKING:

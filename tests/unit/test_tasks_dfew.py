@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from avem_plugins.tasks import classification
 from avem_plugins.tasks.dfew import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
@@ -35,7 +36,7 @@ def test_prompt_snapshot(dfew_env, name):
     assert config["process_docs"].endswith(f"process_docs_fold{fold}")
     doc = {"modality": "av", "video_path": "v.mp4", "audio_path": "v.mp4"}
     assert (
-        utils.doc_to_text(doc, default_kwargs(config))
+        classification.doc_to_text(doc, default_kwargs(config))
         == "Describe the emotion of the person in the video in one word."
     )
 
@@ -58,7 +59,7 @@ def test_fold1_docs(dfew_env):
         docs[0]["video_path"].endswith("00001.mp4")
         and docs[0]["audio_path"] == docs[0]["video_path"]
     )
-    msgs = utils.doc_to_messages(docs[0], {})
+    msgs = classification.doc_to_messages(docs[0], {})
     assert [c["type"] for c in msgs[0]["content"]] == ["video", "audio", "text"]
 
 
@@ -133,7 +134,9 @@ def _records(answers, parser):
         }
         for i, g in enumerate(golds)
     ]
-    return [utils.process_results(d, [a])["uar"] for d, a in zip(docs, answers, strict=True)]
+    return [
+        classification.process_results(d, [a])["uar"] for d, a in zip(docs, answers, strict=True)
+    ]
 
 
 SPEC_ANSWERS = ["sad", "angry", "fearful", "worried", "", "I know it is normal to look like this."]
@@ -142,12 +145,15 @@ SPEC_ANSWERS = ["sad", "angry", "fearful", "worried", "", "I know it is normal t
 def test_robust_scoring_of_the_spec_cases():
     items = _records(SPEC_ANSWERS, "robust")
     assert [r["pred"] for r in items] == ["sadness", "anger", "fear", "fear", None, "neutral"]
-    assert utils.aggregate_war(items) == pytest.approx(5 / 6)
-    assert utils.aggregate_empty_count(items) == 1 and utils.aggregate_dropped_count(items) == 0
-    assert utils.aggregate_unparsed_rate(items) == pytest.approx(1 / 6)
-    cm = utils.aggregate_confusion_matrix(items)
+    assert classification.aggregate_war(items) == pytest.approx(5 / 6)
+    assert (
+        classification.aggregate_empty_count(items) == 1
+        and classification.aggregate_dropped_count(items) == 0
+    )
+    assert classification.aggregate_unparsed_rate(items) == pytest.approx(1 / 6)
+    cm = classification.aggregate_confusion_matrix(items)
     assert cm["predicted_outside_labels"][0] == 1  # the empty answer stays in happiness's row
-    assert utils.aggregate_answer_parser(items) == "robust"
+    assert classification.aggregate_answer_parser(items) == "robust"
 
 
 def test_compat_scoring_of_the_spec_cases_counts_what_it_drops():
@@ -156,8 +162,8 @@ def test_compat_scoring_of_the_spec_cases_counts_what_it_drops():
     # last sentence is thrown away ("know"/"normal" contain "no"), then kept as a whole
     # because nothing else is left, and "normal" is in their neutral list
     assert [r["pred"] for r in items] == ["happiness"] * 4 + [None, "neutral"]
-    assert utils.aggregate_dropped_count(items) == 1  # reported, though not scored
-    assert utils.aggregate_empty_count(items) == 1
-    assert utils.aggregate_unparsed_count(items) == 4  # the happiness fallbacks
-    assert utils.aggregate_war(items) == pytest.approx(1 / 5)  # scored over the 5 kept
-    assert utils.aggregate_answer_parser(items) == "compat"
+    assert classification.aggregate_dropped_count(items) == 1  # reported, though not scored
+    assert classification.aggregate_empty_count(items) == 1
+    assert classification.aggregate_unparsed_count(items) == 4  # the happiness fallbacks
+    assert classification.aggregate_war(items) == pytest.approx(1 / 5)  # scored over the 5 kept
+    assert classification.aggregate_answer_parser(items) == "compat"

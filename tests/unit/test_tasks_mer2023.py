@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from avem_plugins.tasks import classification
 from avem_plugins.tasks.mer2023 import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
@@ -45,7 +46,7 @@ def test_prompt_snapshot(name, fn):
     assert [m["metric"] for m in config["metric_list"]][:3] == ["weighted_f1", "uar", "war"]
     doc = {"modality": "av", "video_path": "v.mp4", "audio_path": "v.mp4"}
     assert (
-        utils.doc_to_text(doc, default_kwargs(config))
+        classification.doc_to_text(doc, default_kwargs(config))
         == "Describe the emotion of the person in the video in one word."
     )
 
@@ -62,7 +63,7 @@ def test_five_class_docs_exclude_worried(mer_env):
     assert docs[0]["labels"] == ["neutral", "anger", "happiness", "sadness", "surprise"]
     assert docs[0]["video_path"] == str(mer_env / "test3" / "sample_00000001.mp4")
     assert docs[0]["audio_path"] == docs[0]["video_path"]
-    msgs = utils.doc_to_messages(docs[0], {})
+    msgs = classification.doc_to_messages(docs[0], {})
     assert [c["type"] for c in msgs[0]["content"]] == ["video", "audio", "text"]
 
 
@@ -202,14 +203,17 @@ def test_robust_parser_maps_worry_words_to_worried_only_in_six_classes():
     six = [r["uar"] for r in _records(answers, golds6, utils.LABELS_6, "robust")]
     assert [r["pred"] for r in six] == ["worried", "worried", "sadness", None, None]
     assert [r["status"] for r in six] == ["ok", "ok", "ok", "empty", "unparsed"]
-    assert utils.aggregate_war(six) == pytest.approx(3 / 5)
+    assert classification.aggregate_war(six) == pytest.approx(3 / 5)
     assert utils.aggregate_weighted_f1(six) == pytest.approx(
         metrics.weighted_f1(golds6, [r["pred"] for r in six], utils.LABELS_6)
     )
     five = [r["uar"] for r in _records(answers[2:], golds6[2:], utils.LABELS_5, "robust")]
     assert utils.parse_answer("worried", utils.LABELS_5).status == "unparsed"
-    assert utils.aggregate_unparsed_count(five) == 1 and utils.aggregate_empty_count(five) == 1
-    assert utils.aggregate_answer_parser(five) == "robust"
+    assert (
+        classification.aggregate_unparsed_count(five) == 1
+        and classification.aggregate_empty_count(five) == 1
+    )
+    assert classification.aggregate_answer_parser(five) == "robust"
 
 
 def test_compat_searches_only_the_task_classes_like_the_authors_mer_scorer():
@@ -227,7 +231,7 @@ def test_compat_searches_only_the_task_classes_like_the_authors_mer_scorer():
         for r in _records(["", "sad", "happy"], ["sadness"] * 3, utils.LABELS_5, "compat")
     ]
     assert [r["status"] for r in items] == ["dropped", "unparsed", "ok"]
-    assert utils.aggregate_dropped_count(items) == 1
+    assert classification.aggregate_dropped_count(items) == 1
     # scored over the two kept answers, both predicted happiness, gold sadness: F1 0
     assert utils.aggregate_weighted_f1(items) == 0.0
-    assert utils.aggregate_war(items) == 0.0
+    assert classification.aggregate_war(items) == 0.0

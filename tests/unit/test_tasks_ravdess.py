@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from avem_plugins.tasks import classification
 from avem_plugins.tasks.ravdess import utils
 from task_yaml import TASKS_DIR, default_kwargs, load
 
@@ -35,7 +36,7 @@ def test_prompt_snapshot(name, fn, prompt):
     config = load(TASKS_DIR / "ravdess" / f"{name}.yaml")
     assert config["process_docs"].endswith(fn)
     modality = "audio" if "audio" in name else "av"
-    assert utils.doc_to_text({"modality": modality}, default_kwargs(config)) == prompt
+    assert classification.doc_to_text({"modality": modality}, default_kwargs(config)) == prompt
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"real RAVDESS wavs not found at {REAL}")
@@ -50,8 +51,11 @@ def test_real_audio_files(clean_env):
     assert (
         doc["label"] == "anger" and doc["video_path"] == "" and doc["audio_path"].endswith(".wav")
     )
-    assert utils.doc_to_visual(doc) == [doc["audio_path"]]
-    assert [c["type"] for c in utils.doc_to_messages(doc, {})[0]["content"]] == ["audio", "text"]
+    assert classification.doc_to_visual(doc) == [doc["audio_path"]]
+    assert [c["type"] for c in classification.doc_to_messages(doc, {})[0]["content"]] == [
+        "audio",
+        "text",
+    ]
     with pytest.raises(taskdata.TaskDataError, match=r"no 01-01-\*\.mp4 files under RAVDESS_ROOT="):
         utils.build_docs("av", 7)  # this folder has audio only
 
