@@ -35,7 +35,7 @@ import numpy as np
 from avem_plugins.adapters.base import Example, ModelAdapter
 from avem_plugins.dpo.mismatch import MismatchChoice, MismatchError, MismatchSelector
 from avem_plugins.media import Media, MediaError, NoAudioStreamError
-from avem_plugins.modality import strip_media_markers
+from avem_plugins.modality import parse_modalities, strip_media_markers
 from avem_plugins.prefs.schema import COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class DataCollatorForAVPreference:
     Args:
         adapter: the model family's adapter.
         processor: the model's processor (what ``adapter.training_rows`` takes).
-        modalities: media fed to the model (restricted to what the adapter can take).
+        modalities: media requested (``"av"``, a set, ...); restricted to what the adapter can take.
         max_length: passed to ``training_rows`` (text is truncated, media never).
         num_frames, sample_rate: decoding parameters.
         text_rows: build the text-only rows (TPD on, ``gamma_tpd > 0``).
@@ -137,7 +137,7 @@ class DataCollatorForAVPreference:
 
     adapter: ModelAdapter
     processor: Any
-    modalities: frozenset[str] = frozenset({"video", "audio"})
+    modalities: str | frozenset[str] = frozenset({"video", "audio"})
     max_length: int | None = None
     num_frames: int = 8
     sample_rate: int = 16000
@@ -151,7 +151,8 @@ class DataCollatorForAVPreference:
     _fed: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._fed = self.adapter.effective_modalities(frozenset(self.modalities))
+        # The one place training derives the media that reach the model.
+        self._fed = self.adapter.effective_modalities(parse_modalities(self.modalities))
         dropped = set(self.modalities) - set(self._fed)
         if dropped:
             logger.warning(
@@ -159,7 +160,8 @@ class DataCollatorForAVPreference:
                 self.adapter.name, sorted(dropped), sorted(self._fed) or "text",
             )  # fmt: skip
         if self.mismatch is None:
-            self.mismatch = MismatchSelector(source="auto", seed=self.seed, fed=self._fed)
+            self.mismatch = MismatchSelector(source="auto", seed=self.seed)
+        self.mismatch.fed = self._fed
         if self.decode is None:
             from avem_plugins.media import decode_clip
 

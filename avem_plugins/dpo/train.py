@@ -95,29 +95,19 @@ def load_split(script_args: Any, training_args: Any, split: str) -> Any:
 
 def main(script_args: Any, training_args: Any, model_args: Any) -> Any:
     """Train AVEm-DPO and save the result to ``training_args.output_dir``; returns the trainer."""
-    from transformers import AutoConfig
     from trl import get_peft_config
 
-    from avem_plugins.dpo.trainer import AVEmDPOTrainer
-    from avem_plugins.registry import get_adapter
+    from avem_plugins.dpo.trainer import AVEmDPOTrainer, load_model
 
     path = model_args.model_name_or_path
     if not path:
         raise ValueError("--model_name_or_path is required")
-    trust = bool(training_args.trust_remote_code)
-    adapter = get_adapter(
-        training_args.adapter,
-        AutoConfig.from_pretrained(path, trust_remote_code=trust),
-        **(training_args.adapter_kwargs or {}),
-    )
     load_kwargs: dict[str, Any] = {}
     if model_args.model_revision and model_args.model_revision != "main":
         load_kwargs["revision"] = model_args.model_revision
     if model_args.attn_implementation:
         load_kwargs["attn_implementation"] = model_args.attn_implementation
-    loaded = adapter.load(
-        path, dtype=model_args.dtype or "auto", trust_remote_code=trust, **load_kwargs
-    )
+    loaded = load_model(path, training_args, dtype=model_args.dtype or "auto", **load_kwargs)
 
     peft_config: Any = get_peft_config(model_args)
     if peft_config is not None and not model_args.lora_target_modules:
@@ -136,7 +126,7 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Any:
         eval_dataset=eval_dataset,
         processing_class=loaded.processor,
         peft_config=peft_config,
-        adapter=adapter,
+        adapter=loaded.adapter,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)

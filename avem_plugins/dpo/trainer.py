@@ -33,7 +33,7 @@ from trl import DPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from avem_plugins.adapters.base import ModelAdapter
+from avem_plugins.adapters.base import Loaded, ModelAdapter
 from avem_plugins.adapters.encoding import EncoderCallCounter
 from avem_plugins.dpo.collator import (
     CHOSEN,
@@ -134,16 +134,13 @@ class AVEmDPOTrainer(DPOTrainer):
             )
         if train_dataset is None:
             raise ValueError("`train_dataset` is required")
-        if not isinstance(adapter, ModelAdapter):
-            config = _config_of(model, args)
-            options = cast(dict[str, Any], args.adapter_kwargs or {})
-            adapter = get_adapter(adapter or args.adapter, config, **options)
-        self.adapter = adapter
         if isinstance(model, str):
-            loaded = adapter.load(
-                model, dtype=_dtype(args), trust_remote_code=args.trust_remote_code
-            )
-            model, processing_class = loaded.model, processing_class or loaded.processor
+            loaded = load_model(model, args, adapter=adapter)
+            adapter, model = loaded.adapter, loaded.model
+            processing_class = processing_class or loaded.processor
+        elif not isinstance(adapter, ModelAdapter):
+            adapter = resolve_adapter(model.config, args, adapter)
+        self.adapter = adapter
         if processing_class is None:
             from transformers import AutoProcessor
 
@@ -191,12 +188,11 @@ class AVEmDPOTrainer(DPOTrainer):
         adapter: ModelAdapter, processor: Any, args: AVEmDPOConfig, train_dataset: Any
     ) -> DataCollatorForAVPreference:
         """The default collator: rows for the terms that are on, mismatches from the train set."""
-        fed = adapter.effective_modalities(parse_modalities(args.modalities))
         pool = train_dataset.select_columns(["id", "video", "audio", "emotion"]).to_list()
         return DataCollatorForAVPreference(
             adapter=adapter,
             processor=processor,
-            modalities=fed,
+            modalities=parse_modalities(args.modalities),
             max_length=args.max_length,
             num_frames=args.num_frames,
             sample_rate=args.sample_rate,
@@ -207,7 +203,6 @@ class AVEmDPOTrainer(DPOTrainer):
                 pool,
                 source=args.mismatch_source,
                 seed=args.seed,
-                fed=fed,
                 modalities=args.mismatch_modalities,
             ),
             seed=args.seed,
@@ -421,14 +416,26 @@ class AVEmDPOTrainer(DPOTrainer):
                 self._metrics[mode][key].append(value)
 
 
-def _config_of(model: Any, args: AVEmDPOConfig) -> Any:
-    if isinstance(model, str):
+def resolve_adapter(config: Any, args: AVEmDPOConfig, adapter: str | None = None) -> ModelAdapter:
+    """The adapter for a model ``config``: ``adapter`` or ``args.adapter`` (``auto``: by config)."""
+    options = cast(dict[str, Any], args.adapter_kwargs or {})
+    return get_adapter(adapter or args.adapter, config, **options)
+
+
+def load_model(
+    path: str, args: AVEmDPOConfig, *, adapter: ModelAdapter | str | None = None, **kwargs: Any
+) -> Loaded:
+    """Load model + processor for training through the adapter: the one model-loading path.
+
+    ``kwargs`` go to :meth:`ModelAdapter.load` (``dtype``, ``revision``,
+    ``attn_implementation``); ``dtype`` defaults to ``args.model_init_kwargs["dtype"]`` or
+    ``auto``.
+    """
+    if not isinstance(adapter, ModelAdapter):
         from transformers import AutoConfig
 
-        return AutoConfig.from_pretrained(model, trust_remote_code=args.trust_remote_code)
-    return model.config
-
-
-def _dtype(args: AVEmDPOConfig) -> str:
-    kwargs = args.model_init_kwargs if isinstance(args.model_init_kwargs, dict) else {}
-    return str(kwargs.get("dtype", "auto"))
+        config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
+        adapter = resolve_adapter(config, args, adapter)
+    init = args.model_init_kwargs if isinstance(args.model_init_kwargs, dict) else {}
+    kwargs.setdefault("dtype", str(init.get("dtype", "auto")))
+    return adapter.load(path, trust_remote_code=args.trust_remote_code, **kwargs)
