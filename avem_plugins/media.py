@@ -5,12 +5,13 @@ separate audio file (wav/flac/mp3/m4a) into a :class:`DecodedClip`:
 
 - ``frames``: ``num_frames`` RGB frames ``(T, H, W, 3)`` uint8 sampled uniformly over the
   clip (default 8, as in the AVERE paper). The indices are
-  ``np.linspace(0, total - 1, num_frames).round()`` (see :func:`sample_indices`), so a clip
-  shorter than ``num_frames`` frames repeats frames rather than returning fewer: the
-  output always has exactly ``num_frames`` frames.
+  ``floor(np.linspace(0, total - 1, num_frames))`` (:data:`FRAME_RULE`, see
+  :func:`sample_indices`), so a clip shorter than ``num_frames`` frames repeats frames
+  rather than returning fewer: the output always has exactly ``num_frames`` frames.
 - ``audio``: mono float32 in ``[-1, 1]`` at ``sample_rate`` (default 16 kHz), from the
-  separate audio file when given, else from the video's own track. Encoder padding
-  beyond the stream's declared duration (e.g. AAC's last frame) is trimmed.
+  separate audio file when given, else from the video's own track; a multi-channel
+  source keeps its first channel (:data:`AUDIO_CHANNEL_RULE`). Encoder padding beyond the
+  stream's declared duration (e.g. AAC's last frame) is trimmed.
 
 Backends: ``"decord"`` (the default through ``backend="auto"``) and ``"pyav"``. ``"auto"``
 tries decord and falls back to PyAV when decord cannot open or read the file (decord
@@ -52,9 +53,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "AUDIO_CHANNEL_RULE",
+    "AUDIO_MAX_SECONDS",
+    "AUDIO_MIN_SECONDS",
     "AUDIO_SUFFIXES",
     "BACKENDS",
     "DEFAULT",
+    "FRAME_RULE",
     "MISSING_AUDIO",
     "VIDEO_SUFFIXES",
     "CorruptMediaError",
@@ -69,6 +74,7 @@ __all__ = [
     "decode_clip",
     "default_cache",
     "example_media",
+    "fit_audio_length",
     "load_audio",
     "load_frames",
     "media_seconds",
@@ -88,6 +94,18 @@ VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus")
 
 CACHE_MB_ENV = "AVEM_MEDIA_CACHE_MB"
+
+#: The paper's media conventions (AVERE authors' release), kept by every decoder here and
+#: part of ``avem_av``'s answer-journal identity: change one and journaled answers are
+#: generated anew.
+#: Frame indices: ``floor(linspace(0, n - 1, num_frames))`` (:func:`sample_indices`).
+FRAME_RULE = "floor(linspace(0,n-1,num_frames))"
+#: Multi-channel audio keeps its first channel (no downmix), as the authors' loader does.
+AUDIO_CHANNEL_RULE = "first"
+#: Audio shorter than this is zero-padded at the end to it (``fit_audio_length``).
+AUDIO_MIN_SECONDS = 1.0
+#: Audio longer than this is cut to it (``fit_audio_length``).
+AUDIO_MAX_SECONDS = 30.0
 
 StrPath = str | os.PathLike[str]
 
@@ -382,16 +400,17 @@ def media_seconds(path: StrPath) -> float | None:
 
 
 def sample_indices(total: int, num_frames: int) -> np.ndarray:
-    """``num_frames`` frame indices spread uniformly over ``total`` frames.
+    """``num_frames`` frame indices spread uniformly over ``total`` frames (:data:`FRAME_RULE`).
 
-    ``np.linspace(0, total - 1, num_frames)`` rounded to the nearest integer: the first and
-    last frames are always included, and when ``total < num_frames`` indices repeat.
+    ``floor(np.linspace(0, total - 1, num_frames))``, the AVERE authors' sampler (an integer
+    ``linspace``): the first and last frames are always included, and when
+    ``total < num_frames`` indices repeat.
     """
     if total < 1:
         raise ValueError(f"total must be >= 1, got {total}")
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    return np.linspace(0, total - 1, num_frames).round().astype(np.int64)
+    return np.floor(np.linspace(0, total - 1, num_frames)).astype(np.int64)
 
 
 def _frame_tolerance(declared: int) -> int:
@@ -495,13 +514,21 @@ def _decord_audio(path: StrPath, sample_rate: int) -> np.ndarray:
         import decord
 
         reader = decord.AudioReader(
-            os.fspath(path), ctx=decord.cpu(0), sample_rate=sample_rate, mono=True
+            os.fspath(path), ctx=decord.cpu(0), sample_rate=sample_rate, mono=False
         )
         data = reader[:]
         audio = data.asnumpy() if hasattr(data, "asnumpy") else np.asarray(data)
     except Exception as err:  # decord raises DECORDError/RuntimeError for anything it cannot read
         raise _BackendFailed(f"{type(err).__name__}: {str(err).strip()[:300]}") from err
-    return audio
+    if audio.ndim == 2 and audio.shape[0] > 1:  # AUDIO_CHANNEL_RULE needs the first channel
+        raise _BackendFailed("decord 0.6 mixes up the channels of multi-channel audio")
+    return _first_channel(audio)
+
+
+def _first_channel(audio: np.ndarray) -> np.ndarray:
+    """The first channel of ``(channels, samples)`` audio (:data:`AUDIO_CHANNEL_RULE`)."""
+    audio = np.asarray(audio)
+    return audio[0] if audio.ndim == 2 else audio.reshape(-1)
 
 
 def _pyav_audio(path: StrPath, sample_rate: int) -> np.ndarray:
@@ -511,10 +538,11 @@ def _pyav_audio(path: StrPath, sample_rate: int) -> np.ndarray:
     try:
         with av.open(os.fspath(path)) as container:
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            # planar float, the source's own layout: one row per channel (AUDIO_CHANNEL_RULE)
+            resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
             for frame in container.decode(stream):
-                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                chunks.extend(_first_channel(out.to_ndarray()) for out in resampler.resample(frame))
+            chunks.extend(_first_channel(out.to_ndarray()) for out in resampler.resample(None))
     except av.error.FFmpegError as err:
         done = sum(len(c) for c in chunks) / sample_rate
         raise CorruptMediaError(
@@ -714,16 +742,38 @@ def sample_frames(video: Any, num_frames: int) -> np.ndarray:
 
 
 def resample_audio(audio: Any, rate: int, target: int) -> np.ndarray:
-    """Mono float32 at ``target`` Hz from an in-memory array (channels averaged)."""
+    """Mono float32 at ``target`` Hz from an in-memory array (first channel kept)."""
     array = np.asarray(audio, dtype=np.float32)
-    if array.ndim > 1:
-        array = array.mean(axis=-1 if array.shape[-1] <= 8 else 0)
+    if array.ndim > 1:  # AUDIO_CHANNEL_RULE; (samples, channels) or (channels, samples)
+        array = array[:, 0] if array.shape[-1] <= 8 else array[0]
     if int(rate) == int(target):
         return array
     from scipy.signal import resample_poly
 
     g = math.gcd(int(rate), int(target))
     return resample_poly(array, int(target) // g, int(rate) // g).astype(np.float32)
+
+
+def fit_audio_length(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    min_seconds: float | None = AUDIO_MIN_SECONDS,
+    max_seconds: float | None = AUDIO_MAX_SECONDS,
+) -> np.ndarray:
+    """Zero-pad ``audio`` at the end to ``min_seconds`` and cut it at ``max_seconds``.
+
+    The AVERE authors' audio rule (pad to at least 1 s, keep at most 30 s); ``None``
+    leaves that side alone. Sample counts are ``int(seconds * sample_rate)``.
+    """
+    array = np.asarray(audio)
+    if min_seconds is not None:
+        short = int(min_seconds * sample_rate) - array.shape[0]
+        if short > 0:
+            array = np.concatenate([array, np.zeros(short, dtype=array.dtype)])
+    if max_seconds is not None:
+        array = array[: int(max_seconds * sample_rate)]
+    return array
 
 
 def example_media(
@@ -737,6 +787,8 @@ def example_media(
     backend: str = "auto",
     missing_audio: str = "error",
     decode: Callable[..., DecodedClip] | None = None,
+    audio_min_seconds: float | None = None,
+    audio_max_seconds: float | None = None,
 ) -> Media:
     """The :class:`Media` of one example: the one place evaluation and training assemble it.
 
@@ -744,7 +796,9 @@ def example_media(
     ``{"array", "sampling_rate"}`` dict, or ``None`` (then the video's own track is used when
     ``want_audio``). Files go through :func:`decode_clip` (or ``decode``, same signature),
     arrays are sampled / resampled here (in-memory frames carry no ``frame_rate``: the
-    adapter uses the processor's default).
+    adapter uses the processor's default). ``audio_min_seconds`` / ``audio_max_seconds``
+    apply :func:`fit_audio_length` to the audio (``avem_av`` passes the paper's 1 s / 30 s:
+    :data:`AUDIO_MIN_SECONDS`, :data:`AUDIO_MAX_SECONDS`); ``None`` leaves it as decoded.
     """
     if not (want_video or want_audio):
         return Media(sample_rate=sample_rate)
@@ -777,4 +831,12 @@ def example_media(
         media = dataclasses.replace(media, frames=frames)
     if audio_array is not None:
         media = dataclasses.replace(media, audio=audio_array, audio_in_video=False)
+    if media.audio is not None and (audio_min_seconds is not None or audio_max_seconds is not None):
+        fitted = fit_audio_length(
+            media.audio,
+            media.sample_rate,
+            min_seconds=audio_min_seconds,
+            max_seconds=audio_max_seconds,
+        )
+        media = dataclasses.replace(media, audio=fitted)
     return media

@@ -14,8 +14,12 @@ import numpy as np
 import pytest
 
 from avem_plugins.media import (
+    AUDIO_CHANNEL_RULE,
+    AUDIO_MAX_SECONDS,
+    AUDIO_MIN_SECONDS,
     BACKENDS,
     DEFAULT,
+    FRAME_RULE,
     CorruptMediaError,
     DecodedClip,
     EmptyMediaError,
@@ -26,9 +30,12 @@ from avem_plugins.media import (
     NoVideoStreamError,
     decode_clip,
     default_cache,
+    example_media,
+    fit_audio_length,
     load_audio,
     load_frames,
     media_seconds,
+    resample_audio,
     sample_indices,
 )
 from avem_plugins.testing.synth import render_audio, render_frames, write_clip, write_wav
@@ -138,14 +145,79 @@ def _dominant_hz(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def test_sample_indices_uniform_and_short_clips() -> None:
-    assert sample_indices(16, 8).tolist() == [0, 2, 4, 6, 9, 11, 13, 15]
-    assert sample_indices(3, 8).tolist() == [0, 0, 1, 1, 1, 1, 2, 2]
+    # the AVERE authors' rule: floor(linspace(0, n - 1, 8)), not rounded
+    assert sample_indices(16, 8).tolist() == [0, 2, 4, 6, 8, 10, 12, 15]
+    assert sample_indices(3, 8).tolist() == [0, 0, 0, 0, 1, 1, 1, 2]
+    assert sample_indices(61, 8).tolist() == np.linspace(0, 60, 8, dtype=int).tolist()
     assert sample_indices(1, 4).tolist() == [0, 0, 0, 0]
     assert sample_indices(100, 1).tolist() == [0]
     with pytest.raises(ValueError, match="total"):
         sample_indices(0, 8)
     with pytest.raises(ValueError, match="num_frames"):
         sample_indices(10, 0)
+
+
+def _write_stereo(path: Path, rate: int = 48000, seconds: float = 0.6) -> Path:
+    """A 16-bit stereo wav: 440 Hz (0.5) on the left channel, 1000 Hz (0.3) on the right."""
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 1000 * t)
+    pcm = np.round(np.stack([left, right], axis=1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("backend", ["auto", "pyav"])
+def test_multichannel_audio_keeps_the_first_channel(tmp_path: Path, backend: str) -> None:
+    # the authors' loader takes channel 0 of a multi-channel file; a downmix would hold both tones
+    audio = load_audio(_write_stereo(tmp_path / "stereo.wav"), 16000, backend=backend, cache=None)
+    spectrum = np.abs(np.fft.rfft(audio.astype(np.float64)))
+    freqs = np.fft.rfftfreq(audio.size, 1 / 16000)
+    assert audio.shape == (9600,)
+    assert freqs[spectrum.argmax()] == pytest.approx(440, abs=5)
+    assert spectrum[np.abs(freqs - 1000) < 5].max() < 0.01 * spectrum.max()
+    assert np.abs(audio).max() == pytest.approx(0.5, abs=0.01)
+
+
+def test_decord_alone_refuses_multichannel_audio(tmp_path: Path) -> None:
+    # decord 0.6 scrambles the channels: an explicit decord backend says to use PyAV
+    with pytest.raises(MediaError, match="use backend='pyav' or 'auto'"):
+        load_audio(_write_stereo(tmp_path / "stereo.wav"), 16000, backend="decord", cache=None)
+
+
+def test_in_memory_audio_keeps_the_first_channel() -> None:
+    stereo = np.stack([np.full(100, 0.5), np.full(100, -0.5)], axis=1)
+    assert resample_audio(stereo, 16000, 16000).tolist() == [0.5] * 100
+    assert resample_audio(stereo.T, 16000, 16000).tolist() == [0.5] * 100
+
+
+def test_fit_audio_length_pads_to_one_second_and_cuts_at_thirty() -> None:
+    assert (FRAME_RULE, AUDIO_CHANNEL_RULE) == ("floor(linspace(0,n-1,num_frames))", "first")
+    short = fit_audio_length(np.ones(4000, np.float32), 16000)
+    assert short.shape == (16000,) and short[:4000].all() and not short[4000:].any()
+    assert short.dtype == np.float32
+    assert fit_audio_length(np.ones(16000 * 31, np.float32), 16000).shape == (480000,)
+    exact = np.arange(20000, dtype=np.float32)
+    assert fit_audio_length(exact, 16000).tolist() == exact.tolist()
+    assert fit_audio_length(np.ones(10), 16000, min_seconds=None).shape == (10,)
+    assert fit_audio_length(np.ones(100), 10, max_seconds=None).shape == (100,)
+
+
+def test_example_media_applies_the_length_rule_only_when_asked(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "half.wav", audio_cue="low_tone", seconds=0.5)
+    plain = example_media(None, str(wav), want_video=False, want_audio=True)
+    assert plain.audio is not None and plain.audio.shape == (8000,)
+    fitted = example_media(
+        None, str(wav), want_video=False, want_audio=True,
+        audio_min_seconds=AUDIO_MIN_SECONDS, audio_max_seconds=AUDIO_MAX_SECONDS,
+    )  # fmt: skip
+    assert fitted.audio is not None and fitted.audio.shape == (16000,)
+    assert np.array_equal(fitted.audio[:8000], plain.audio) and not fitted.audio[8000:].any()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -166,7 +238,7 @@ def test_clip_shorter_than_num_frames_repeats_frames(media: dict[str, Path], bac
     assert frames.shape[0] == 8
     levels = frames.astype(float).mean(axis=(1, 2, 3))
     reference = render_frames("brightness_up", num_frames=3).astype(float).mean(axis=(1, 2, 3))
-    np.testing.assert_allclose(levels, reference[[0, 0, 1, 1, 1, 1, 2, 2]], atol=4)
+    np.testing.assert_allclose(levels, reference[[0, 0, 0, 0, 1, 1, 1, 2]], atol=4)
 
 
 def test_backends_agree_on_av_clip(media: dict[str, Path]) -> None:
