@@ -7,7 +7,9 @@ letter.
   an answer that is just a letter, a bracketed or punctuated letter (``(B)``, ``B.``,
   ``B:``), "answer is B"/"option B", a lone capital letter (but not the article *A*
   opening a phrase), then a leading yes/no for yes/no questions, then the unique option
-  whose text the answer contains. Blank answers are ``"empty"``; answers naming several
+  whose text the answer contains. On yes/no questions a reply in words counts ("Yep",
+  "Nope", "Not really", "Definitely not", "I don't think so"), and a hedge ("no idea",
+  "not sure", "can't tell") is unparsed, never a No. Blank answers are ``"empty"``; answers naming several
   options with no stated pick are ``"ambiguous"``; anything else unreadable is
   ``"unparsed"``. None of these is ever scored as correct, and the task reports them.
 - :func:`compat_is_correct` reproduces the authors' scorer exactly: an answer is
@@ -51,6 +53,22 @@ _AFTER_OPTION_A = frozenset(
         "sounds",
     }
 )
+
+
+#: Words that answer a yes/no question with yes / with no (leading the reply, or alone in it).
+YES_WORDS = frozenset({
+    "yes", "yeah", "yep", "yup", "yea", "sure", "absolutely", "definitely", "certainly", "indeed",
+    "correct", "affirmative",
+})  # fmt: skip
+NO_WORDS = frozenset(["no", "nope", "nah", "not", "never", "negative", "incorrect"])
+#: Phrases that say the model does not know: such a reply picks neither Yes nor No.
+_UNSURE = re.compile(
+    r"\b(?:no idea|not sure|unsure|uncertain|no clue|not certain"
+    r"|(?:do not|don't|cannot|can't|can not|unable to) (?:know|tell|say|determine|be sure)"
+    r"|hard to (?:say|tell)|impossible to (?:say|tell|determine))\b"
+)
+_REPLY_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_CLAUSE_END = re.compile(r"[.,;:!?\n]| but ")
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,36 @@ def _letters_pattern(letters: str) -> str:
     return f"[{letters}{letters.lower()}]"
 
 
+def yes_no_reply(answer: str) -> bool | str | None:
+    """What a free-text reply to a yes/no question says: ``True``, ``False``, ``"unsure"``
+    or ``None`` (nothing recognisable).
+
+    The first clause decides: a leading yes-word not followed by "not" is yes, a leading
+    no-word is no; otherwise any negation in it (``not``, ``never``, ``...n't``) is no, and
+    any yes-word (or "of course") is yes. "No idea", "not sure", "can't tell" are
+    ``"unsure"`` wherever they occur.
+
+    >>> [yes_no_reply(t) for t in ("Yep", "Definitely not", "no idea", "maybe")]
+    [True, False, 'unsure', None]
+    """
+    text = answer.lower().replace("\u2019", "'").strip()
+    if _UNSURE.search(text):
+        return "unsure"
+    clause = _CLAUSE_END.split(text, maxsplit=1)[0]
+    words = _REPLY_WORD.findall(clause)
+    if not words:
+        return None
+    if words[0] in YES_WORDS and words[1:2] != ["not"]:
+        return True
+    if words[0] in NO_WORDS:
+        return False
+    if any(w in NO_WORDS or w.endswith("n't") for w in words):
+        return False
+    if any(w in YES_WORDS for w in words) or "of course" in clause:
+        return True
+    return None
+
+
 def parse_choice(answer: str | None, choices: Sequence[str]) -> ChoiceAnswer:
     """Which of ``choices`` a model's answer picks (robust parser).
 
@@ -138,9 +186,10 @@ def parse_choice(answer: str | None, choices: Sequence[str]) -> ChoiceAnswer:
     if len(picked) == 1:
         return ChoiceAnswer(picked.pop(), "ok")
 
-    # 3. marked letters: "(B)", "[C]", or a capital at the start followed by . ) :
+    # 3. marked letters: "(B)", "[C]", or a letter at the start followed by . ) : ("a) the
+    #    smile": a lower-case letter so marked is never the article)
     marked = re.findall(rf"[\(\[]({_letters_pattern(letters)})[\)\]]", text)
-    marked += re.findall(rf"^([{letters}])[\.\):](?=\s|$)", text)
+    marked += re.findall(rf"^({_letters_pattern(letters)})[\.\):](?=\s|$)", text)
     # 4. lone capitals, except the article "A" opening a phrase ("A man smiles")
     lone = [
         m.group(1)
@@ -152,12 +201,16 @@ def parse_choice(answer: str | None, choices: Sequence[str]) -> ChoiceAnswer:
         return ChoiceAnswer(found.pop(), "ok")
     ambiguous = len(found) > 1
 
-    # 5. yes/no questions: a leading yes/no, or only one of the two words
+    # 5. yes/no questions: a reply in words (:func:`yes_no_reply`), else only one of the
+    #    two words anywhere; "no idea"/"not sure" pick neither (and skip step 6)
     yes_no = {v: k for k, v in ((k, yes_no_value(t)) for k, t in options.items()) if v is not None}
     words = _norm(text).split()
     if not ambiguous and len(yes_no) == 2:
-        if words[:1] in (["yes"], ["no"]):
-            return ChoiceAnswer(yes_no[words[0] == "yes"], "ok")
+        reply = yes_no_reply(text)
+        if reply == "unsure":
+            return ChoiceAnswer(None, "unparsed")
+        if isinstance(reply, bool):
+            return ChoiceAnswer(yes_no[reply], "ok")
         said = {w == "yes" for w in words if w in ("yes", "no")}
         if len(said) == 1:
             return ChoiceAnswer(yes_no[said.pop()], "ok")

@@ -98,3 +98,77 @@ def test_choice_helpers():
     assert yes_no_value("Anger") is None
     with pytest.raises(ValueError, match="option letter"):
         split_choice("Happiness")
+
+
+# --- gaps found by the differential run against the authors' scorer (issue 15) ----------
+
+SMILE = ["(A) The broad smile on the face", "(B) The raised voice", "(C) The hands", "(D) None"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("a) the smile", "A"),  # a lower-case letter marked by ")" is a pick, not the article
+        ("a) smile", "A"),
+        ("a. the smile", "A"),
+        ("a: smile", "A"),
+        ("b) raised voice", "B"),
+        ("c) hands", "C"),
+        ("A) the smile", "A"),
+    ],
+)
+def test_a_lower_case_marked_letter_is_the_pick(answer, expected):
+    assert parse_choice(answer, SMILE) == ChoiceAnswer(expected, "ok")
+
+
+def test_the_article_opening_a_phrase_is_still_not_a_pick():
+    assert parse_choice("a man smiles broadly", SMILE).letter is None
+    assert parse_choice("a) the smile", ["(A) Joy", "(B) Sad"]).letter == "A"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Nope", "B"),
+        ("Not really", "B"),
+        ("Definitely not", "B"),
+        ("Definitely not.", "B"),
+        ("Of course not", "B"),
+        ("Absolutely not", "B"),
+        ("Not at all", "B"),
+        ("I don't think so", "B"),
+        ("It does not.", "B"),
+        ("Nah", "B"),
+        ("Yep", "A"),
+        ("Yeah", "A"),
+        ("Yeah, it does", "A"),
+        ("Yup", "A"),
+        ("Sure", "A"),
+        ("Of course", "A"),
+        ("Absolutely", "A"),
+        ("Yes, but not strongly", "A"),
+    ],
+)
+def test_yes_no_replies_in_words(answer, expected):
+    assert parse_choice(answer, YES_NO) == ChoiceAnswer(expected, "ok")
+    # the options in the other order: the reply, not the letter, decides
+    flipped = parse_choice(answer, ["(A) No", "(B) Yes"])
+    assert flipped == ChoiceAnswer("A" if expected == "B" else "B", "ok")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["no idea", "No idea.", "I have no idea", "Not sure", "I'm not sure, maybe yes", "I can't tell",
+     "Hard to say", "maybe", "I don\u2019t know"],
+)  # fmt: skip
+def test_a_hedge_is_never_read_as_no(answer):
+    got = parse_choice(answer, YES_NO)
+    assert got == ChoiceAnswer(None, "unparsed")
+
+
+def test_yes_no_reply_helper():
+    from avem_plugins.scoring.answers import yes_no_reply
+
+    assert [yes_no_reply(t) for t in ("Yep", "Nope", "no idea", "maybe", "")] == [
+        True, False, "unsure", None, None,
+    ]  # fmt: skip
