@@ -1,7 +1,9 @@
 """Shared lmms-eval glue for the one-word emotion classification tasks (DFEW, RAVDESS).
 
 A doc carries ``video_path``/``audio_path``, its gold ``label``, the task's fixed
-``labels`` list, the ``modality`` (``av`` or ``audio``) and the ``answer_parser``. Every
+``labels`` list, the ``modality`` (``av`` or ``audio``), the ``answer_parser`` and the
+``scorer_family`` whose authors' scorer ``compat`` uses (``dfew``, ``ravdess``,
+``mer2023``; see :mod:`avem_plugins.scoring.authors`). Every
 metric's per-sample item is the same small record; the aggregations compute UAR, WAR,
 macro-F1 and the confusion matrix over the fixed label list, and count empty, unparsed
 and (compat mode) dropped answers.
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from avem_plugins.scoring import emotions, metrics, taskdata
+from avem_plugins.scoring import authors, emotions, metrics, taskdata
 
 #: The paper's prompt.
 PROMPT_VIDEO = "Describe the emotion of the person in the video in one word."
@@ -30,6 +32,7 @@ METRICS: tuple[str, ...] = (
     "dropped_count",
     "missing_media_count",
     "answer_parser",
+    "answer_parser_note",
     "model_modalities",
 )
 
@@ -55,23 +58,58 @@ def doc_to_messages(
     return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
 
 
+def authors_answer(
+    scorer: authors.CompatScorer, answer: str | None, reconstruction: emotions.EmotionAnswer
+) -> emotions.EmotionAnswer:
+    """The authors' ``description2emotion`` on the stripped, lower-cased answer, as their
+    evaluation calls it; any exception drops the answer (their loop skips it).
+
+    Their function always returns a label (``happiness`` when nothing matches), so whether
+    an answer named an emotion at all (``unparsed``) is taken from our reconstruction.
+    """
+    assert scorer.fn is not None
+    try:
+        label = scorer.fn((answer or "").strip().lower())
+    except Exception:
+        return emotions.EmotionAnswer(None, "dropped")
+    status = "unparsed" if reconstruction.status == "unparsed" else "ok"
+    return emotions.EmotionAnswer(str(label), status)
+
+
+def parse_record(
+    doc: dict[str, Any],
+    answer: str | None,
+    parser: str,
+    parse: Callable[..., Any] = emotions.parse_answer,
+) -> tuple[emotions.EmotionAnswer, str, str]:
+    """``(parsed answer, scorer label, scorer note)`` of one answer under ``parser``."""
+    if parser != "compat":
+        return parse(answer, doc["labels"], parser), parser, ""
+    scorer = authors.compat_scorer(doc.get("scorer_family") or "dfew")
+    parsed = parse(answer, doc["labels"], "compat")
+    if scorer.fn is not None:
+        parsed = authors_answer(scorer, answer, parsed)
+    return parsed, scorer.label, scorer.note
+
+
 def result_record(
     doc: dict[str, Any], results: list[str], parse: Callable[..., Any] = emotions.parse_answer
 ) -> dict[str, Any]:
-    """One answer's record, parsed with ``parse(answer, labels, parser)``.
+    """One answer's record, parsed with ``parse(answer, labels, parser)`` (or, under
+    ``compat`` with ``AVEM_AVERE_REPO`` set, the authors' own scorer).
 
     A task whose labels need their own parsing (MER2023's ``worried``) passes ``parse``.
     """
     answer = results[0] if results else ""
-    parser = doc.get("answer_parser") or "robust"
-    parsed = parse(answer, doc["labels"], parser)
+    parsed, label, note = parse_record(doc, answer, doc.get("answer_parser") or "robust", parse)
     record = {
         "id": doc["id"],
         "gold": doc["label"],
         "pred": parsed.label,
         "status": parsed.status,
         "labels": list(doc["labels"]),
-        "parser": parser,
+        "parser": label,
+        "parser_note": note,
         "missing_media_count": int(doc.get("missing_media_count", 0)),
     }
     return record
@@ -140,5 +178,10 @@ def aggregate_missing_media_count(items: list[dict[str, Any]]) -> int:
 
 
 def aggregate_answer_parser(items: list[dict[str, Any]]) -> str:
-    """Which answer parser scored this run (``robust`` or ``compat``)."""
+    """Which scorer ran: ``robust``, ``compat-reconstruction`` or ``compat-authors@<commit>``."""
     return ",".join(sorted({r["parser"] for r in items})) or "robust"
+
+
+def aggregate_answer_parser_note(items: list[dict[str, Any]]) -> str:
+    """The reconstruction's notice when compat ran without the authors' code, else ``""``."""
+    return " | ".join(sorted({r.get("parser_note") or "" for r in items} - {""}))

@@ -7,8 +7,11 @@ Two parsers share one result type, :class:`EmotionAnswer`:
   happiness; ``know`` and ``normal`` are not negations), the first non-negated emotion
   mention wins. Empty and unrecognised answers get ``label=None`` and a status saying
   which: they count as wrong and are reported, never dropped.
-- :func:`parse_emotion_compat` (``compat``): the behaviour of the authors' keyword
-  scorer, defects included, so their numbers can be reproduced: sentences containing
+- :func:`parse_emotion_compat` (``compat`` without ``AVEM_AVERE_REPO``): our
+  *reconstruction* of the authors' keyword scorer, defects included. It is known to differ
+  from their scorer on rare words (their keyword list is longer than ours and is not
+  copied here); for the exact scorer, ``AVEM_AVERE_REPO`` loads their own function
+  (:mod:`avem_plugins.scoring.authors`). The reconstruction: sentences containing
   ``no`` anywhere (``know``, ``normal``) are discarded, words match only in the exact
   forms their scorer knows (``sad``, ``angry``, ``fearful``, ``worried`` do not), the
   first sentence decides, else the most frequent label in the rest, and no match at all
@@ -148,7 +151,8 @@ def _compat_keyword_label(word: str, order: Sequence[str] = lexicon.COMPAT_ORDER
 def parse_emotion_compat(
     text: str | None, *, order: Sequence[str] = lexicon.COMPAT_ORDER
 ) -> EmotionAnswer:
-    """Score an answer as the AVERE authors' keyword scorer does (defects included).
+    """Score an answer like the AVERE authors' keyword scorer (a reconstruction, defects
+    included; known to differ from theirs on rare words: see the module docstring).
 
     Returns one of the labels in ``order`` (default: the seven DFEW labels), or
     ``status="dropped"`` for an answer their scorer skipped: an empty one, or one with a

@@ -131,10 +131,13 @@ WHEEL: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     }
 )
 
-#: The emotion-word scorer of the AVERE authors, as far as ``compat`` mode needs it:
-#: for each common answer word, the label their scorer assigns (words are matched
-#: exactly, with no inflections). Compiled by us from the scorer's observable behaviour
-#: on these words; it is not their word list. Notable: ``sad``, ``angry``, ``fearful``,
+#: The emotion-word scorer of the AVERE authors, as far as our ``compat`` reconstruction
+#: needs it: for each common answer word, the label their scorer assigns (words are
+#: matched exactly, with no inflections). Compiled by us from the scorer's observable
+#: behaviour on these words; it is not their word list, and it lacks many of their rarer
+#: words (e.g. "reserved", "solemn"), so the reconstruction is known to differ from their
+#: scorer on rare words. ``AVEM_AVERE_REPO`` runs their own function instead
+#: (:mod:`avem_plugins.scoring.authors`). Notable: ``sad``, ``angry``, ``fearful``,
 #: ``worried``, ``scared`` and ``afraid`` are absent, so their scorer falls back to
 #: ``happiness``; ``serious`` is listed under both anger and neutral and anger wins by
 #: label order.

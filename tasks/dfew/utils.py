@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.media import VIDEO_SUFFIXES
-from avem_plugins.scoring import taskdata
+from avem_plugins.scoring import authors, taskdata
 
 if TYPE_CHECKING:
     import datasets
 
+#: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
+SCORER_FAMILY = "dfew"
 ROOT_ENV = "DFEW_ROOT"
 AUDIO_ENV = "DFEW_AUDIO_ROOT"
 ANNOTATIONS_ENV = "DFEW_ANNOTATIONS"
@@ -103,6 +105,8 @@ def clips_by_id(root: str) -> dict[int, Path]:
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     """The docs of one fold's test split."""
     parser = taskdata.answer_parser()
+    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
+        authors.compat_scorer(SCORER_FAMILY)
     root = taskdata.env_path(
         ROOT_ENV,
         media_root_names=("DFEW", "dfew"),
@@ -129,6 +133,7 @@ def build_docs(fold: int = 1) -> list[dict[str, Any]]:
                 "modality": "av",
                 "fold": fold,
                 "answer_parser": parser,
+                "scorer_family": SCORER_FAMILY,
             }
         )
     env_vars = (ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,)

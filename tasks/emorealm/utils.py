@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.modality import strip_media_markers
-from avem_plugins.scoring import answers, metrics, taskdata
+from avem_plugins.scoring import answers, authors, metrics, taskdata
 
 if TYPE_CHECKING:
     import datasets
@@ -43,6 +43,8 @@ REQUIRED_FIELDS: tuple[str, ...] = ("id", "video", "task", "question", "choices"
 #: Optional item fields that may say which kind a stress question is.
 KIND_FIELDS: tuple[str, ...] = ("stress_kind", "kind", "stress_type", "category", "type", "subtype")
 KINDS: tuple[str, ...] = ("relevant", "spurious", "hallucination")
+#: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
+SCORER_FAMILY = "emorealm"
 
 
 # --- data ------------------------------------------------------------------------------
@@ -188,6 +190,8 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
     parser = taskdata.answer_parser()
+    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
+        authors.compat_scorer(SCORER_FAMILY)
     video_root = taskdata.env_path(
         VIDEO_ENV,
         media_root_names=("DFEW", "dfew"),
@@ -240,12 +244,22 @@ process_docs_reasoning_stress_video = _docs_fn("reasoning_stress_video")
 # --- prompts ---------------------------------------------------------------------------
 
 
+def question_text(question: str) -> str:
+    """The question as the authors sent it: verbatim (not even stripped), except that
+    ``<video>``/``<audio>`` markers, if a questions file has them, are removed (the model
+    adapter places the media itself)."""
+    stripped = strip_media_markers(question)
+    return stripped if stripped != question.strip() else question
+
+
 def doc_to_text(
     doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
 ) -> str:
-    """``question + " " + " ".join(choices)`` (as in the paper) plus the short-answer instruction."""
+    """The authors' prompt ``question + " " + " ".join(choices)``, between the task's
+    ``pre_prompt`` and ``post_prompt`` (both empty for ``emorealm``; ``emorealm_instructed``
+    appends the short-answer instruction)."""
     kwargs = lmms_eval_specific_kwargs or {}
-    body = strip_media_markers(doc["question"]) + " " + " ".join(doc["choices"])
+    body = question_text(doc["question"]) + " " + " ".join(doc["choices"])
     return f"{kwargs.get('pre_prompt', '')}{body}{kwargs.get('post_prompt', '')}"
 
 
@@ -264,13 +278,36 @@ def doc_to_messages(
 # --- scoring ---------------------------------------------------------------------------
 
 
+def _compat_correct(scorer: authors.CompatScorer, doc: dict[str, Any], answer: str) -> bool:
+    """The authors' verdict: their function on the stripped, lower-cased answer (as their
+    evaluation calls it), or our reconstruction without ``AVEM_AVERE_REPO``."""
+    if scorer.fn is None:
+        return answers.compat_is_correct(answer, doc["answer"])
+    try:
+        return bool(scorer.fn((answer or "").strip().lower(), doc["answer"]))
+    except Exception as err:  # their evaluation would stop here too
+        raise authors.AuthorsScorerError(
+            " ".join(
+                f"{scorer.where()} failed on emorealm {doc['task']} item {doc['id']}: "
+                f"{type(err).__name__}: {err}".split()
+            )
+        ) from None
+
+
 def score(doc: dict[str, Any], answer: str, parser: str | None = None) -> dict[str, Any]:
-    """One answer's record: correctness, parse status, and for yes/no tasks the Yes/No facts."""
+    """One answer's record: correctness, parse status, and for yes/no tasks the Yes/No facts.
+
+    ``record["parser"]`` is the scorer that ran: ``robust``, ``compat-reconstruction`` or
+    ``compat-authors@...``; ``record["parser_note"]`` the reconstruction's notice, if used.
+    """
     parser = parser or doc.get("answer_parser") or "robust"
     gold = doc["answer"]
     options = answers.choice_map(doc["choices"])
+    label, note = parser, ""
     if parser == "compat":
-        correct = answers.compat_is_correct(answer, gold)
+        scorer = authors.compat_scorer(SCORER_FAMILY)
+        label, note = scorer.label, scorer.note
+        correct = _compat_correct(scorer, doc, answer)
         status = (
             "empty"
             if not (answer or "").strip()
@@ -284,7 +321,8 @@ def score(doc: dict[str, Any], answer: str, parser: str | None = None) -> dict[s
         "id": doc["id"],
         "correct": bool(correct),
         "status": status,
-        "parser": parser,
+        "parser": label,
+        "parser_note": note,
         "missing_media_count": int(doc.get("missing_media_count", 0)),
         "kind": doc.get("stress_kind"),
         "gold_yes": None,
@@ -310,7 +348,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"accuracy": float(record["correct"])}
     for name in (
         "unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser",
-        "model_modalities",
+        "answer_parser_note", "model_modalities",
     ):  # fmt: skip
         out[name] = record
     if doc["task"] in YES_NO_TASKS:
@@ -324,7 +362,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
 
 def _paper(items: list[dict[str, Any]]) -> metrics.PaperYesNoScores:
     gold = [bool(r["gold_yes"]) for r in items]
-    if items and items[0]["parser"] == "compat":
+    if items and str(items[0]["parser"]).startswith("compat"):
         n_yes = sum(gold)
         yes_correct = sum(r["correct"] for r in items if r["gold_yes"])
         no_correct = sum(r["correct"] for r in items if not r["gold_yes"])
@@ -404,5 +442,10 @@ aggregate_model_modalities = taskdata.aggregate_model_modalities
 
 
 def aggregate_answer_parser(items: list[dict[str, Any]]) -> str:
-    """Which answer parser scored this run (``robust`` or ``compat``)."""
+    """Which scorer ran: ``robust``, ``compat-reconstruction`` or ``compat-authors@<commit>``."""
     return ",".join(sorted({r["parser"] for r in items})) or "robust"
+
+
+def aggregate_answer_parser_note(items: list[dict[str, Any]]) -> str:
+    """The reconstruction's notice when compat ran without the authors' code, else ``""``."""
+    return " | ".join(sorted({r.get("parser_note") or "" for r in items} - {""}))

@@ -24,7 +24,7 @@ from avem_plugins.tasks.classification import METRICS as CLASSIFICATION_METRICS
 from avem_plugins.tasks.classification import result_record
 
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
-from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
+from avem_plugins.scoring import authors, emotions, lexicon, metrics, taskdata
 from avem_plugins.scoring.lexicon import MER_CLASSES
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
+SCORER_FAMILY = "mer2023"
 ROOT_ENV = "MER2023_ROOT"
 LABELS_ENV = "MER2023_LABELS"
 AUDIO_ENV = "MER2023_AUDIO_ROOT"
@@ -129,6 +131,8 @@ def audio_by_name(root: str) -> dict[str, Path]:
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     """The docs of the test3 rows whose label is in ``labels``."""
     parser = taskdata.answer_parser()
+    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
+        authors.compat_scorer(SCORER_FAMILY)
     root = taskdata.env_path(
         ROOT_ENV,
         media_root_names=("MER2023", "mer2023"),
@@ -160,6 +164,7 @@ def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
                 "labels": list(labels),
                 "modality": "av",
                 "answer_parser": parser,
+                "scorer_family": SCORER_FAMILY,
             }
         )
     if excluded:

@@ -10,12 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.scoring import taskdata
+from avem_plugins.scoring import authors, taskdata
 
 if TYPE_CHECKING:
     import datasets
 
+#: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
+SCORER_FAMILY = "ravdess"
 ROOT_ENV = "RAVDESS_ROOT"
+#: Optional: a tree of 16 kHz wavs beside the clips (``Actor_NN/<clip name>.wav``), as the
+#: authors' evaluation reads audio; audio-visual variants only.
+AUDIO_ENV = "RAVDESS_AUDIO_ROOT"
 
 #: Emotion codes (third field of a file name).
 EMOTIONS: dict[str, str] = {
@@ -72,10 +77,13 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
     if modality not in SOURCES or classes not in (7, 8):
         raise ValueError(f"unknown RAVDESS variant modality={modality!r} classes={classes}")
     parser = taskdata.answer_parser()
+    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
+        authors.compat_scorer(SCORER_FAMILY)
     root = taskdata.env_path(
         ROOT_ENV, media_root_names=("RAVDESS", "ravdess"), purpose="your RAVDESS folder"
     )
     labels = LABELS_7 if classes == 7 else LABELS_8
+    audio_root = taskdata.optional_env_dir(AUDIO_ENV) if modality == "av" else None
     files = find_files(root, modality)
     if not files:
         prefix, suffix = SOURCES[modality]
@@ -88,20 +96,24 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
         label = parse_name(path.name)["emotion"]  # type: ignore[index]
         if label not in labels:
             continue
+        audio = audio_root / path.relative_to(root).with_suffix(".wav") if audio_root else path
         rows.append(
             {
                 "id": path.stem,
                 "video_path": str(path) if modality == "av" else "",
-                "audio_path": str(path),
-                "audio_source": "video_track" if modality == "av" else "wav",
+                "audio_path": str(audio),
+                "audio_source": "video_track" if modality == "av" and not audio_root else "wav",
                 "label": label,
                 "labels": labels,
                 "modality": modality,
                 "answer_parser": parser,
+                "scorer_family": SCORER_FAMILY,
             }
         )
     return taskdata.keep_present(
-        rows, task=f"ravdess ({modality}, {classes} classes)", env_vars=(ROOT_ENV,)
+        rows,
+        task=f"ravdess ({modality}, {classes} classes)",
+        env_vars=(ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,),
     )
 
 

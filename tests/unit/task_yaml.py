@@ -24,13 +24,16 @@ _Loader.add_constructor(
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A task config with its ``include`` chain merged (the including file wins)."""
+    """A task config with its ``include`` chain merged as lmms-eval does: the including
+    file wins, and of a list of includes the first listed wins."""
     with open(path, encoding="utf-8") as handle:
         config = yaml.load(handle, Loader=_Loader)
     include = config.pop("include", None)
     if include is None:
         return config
-    merged = load(path.parent / include)
+    merged: dict[str, Any] = {}
+    for name in reversed([include] if isinstance(include, str) else list(include)):
+        merged.update(load(path.parent / name))
     merged.update(config)
     return merged
 

@@ -156,7 +156,8 @@ def test_robust_scoring_of_the_spec_cases():
     assert classification.aggregate_answer_parser(items) == "robust"
 
 
-def test_compat_scoring_of_the_spec_cases_counts_what_it_drops():
+def test_compat_scoring_of_the_spec_cases_counts_what_it_drops(monkeypatch):
+    monkeypatch.delenv("AVEM_AVERE_REPO", raising=False)  # our reconstruction
     items = _records(SPEC_ANSWERS, "compat")
     # the authors' scorer: unknown forms -> happiness; the blank answer dropped; the
     # last sentence is thrown away ("know"/"normal" contain "no"), then kept as a whole
@@ -166,4 +167,7 @@ def test_compat_scoring_of_the_spec_cases_counts_what_it_drops():
     assert classification.aggregate_empty_count(items) == 1
     assert classification.aggregate_unparsed_count(items) == 4  # the happiness fallbacks
     assert classification.aggregate_war(items) == pytest.approx(1 / 5)  # scored over the 5 kept
-    assert classification.aggregate_answer_parser(items) == "compat"
+    assert classification.aggregate_answer_parser(items) == "compat-reconstruction"
+    assert "set AVEM_AVERE_REPO for the exact scorer" in (
+        classification.aggregate_answer_parser_note(items)
+    )

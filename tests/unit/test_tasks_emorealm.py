@@ -32,7 +32,8 @@ def emorealm_env(tmp_path, monkeypatch):
 
 # One literal item per subtask in the released format, and the exact prompt each must
 # give with the YAML's default kwargs: the paper's question + " " + " ".join(choices),
-# then the short-answer instruction. Media markers in a question are dropped.
+# nothing appended (emorealm_instructed_*: then the short-answer instruction). Questions
+# are used verbatim (the trailing space stays); media markers in a question are dropped.
 SNAPSHOT_ITEMS = [
     {"id": 1, "video": "part_1/1.mp4", "task": "reasoning_basic_audio",
      "question": "What emotion does the speaker's tone of voice convey?",
@@ -41,7 +42,7 @@ SNAPSHOT_ITEMS = [
      "question": "<video>\nWhich facial cue best explains the emotion?",
      "choices": ["(A) Raised eyebrows", "(B) Furrowed brow", "(C) Smile", "(D) Tears"], "answer": "C"},
     {"id": 3, "video": "part_2/2.mp4", "task": "modality_agreement",
-     "question": "Do the audio and the video express the same emotion?",
+     "question": "Do the audio and the video express the same emotion? ",
      "choices": ["(A) Yes", "(B) No"], "answer": "A"},
     {"id": 4, "video": "part_2/2.mp4", "task": "reasoning_stress_audio",
      "question": "Does the loud laughter contribute to the happiness of the person?",
@@ -53,27 +54,28 @@ SNAPSHOT_ITEMS = [
 INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
 SNAPSHOTS = {
     "reasoning_basic_audio": "What emotion does the speaker's tone of voice convey? "
-    "(A) Anger (B) Happiness (C) Sadness (D) Fear" + INSTRUCTION,
+    "(A) Anger (B) Happiness (C) Sadness (D) Fear",
     "reasoning_basic_video": "Which facial cue best explains the emotion? "
-    "(A) Raised eyebrows (B) Furrowed brow (C) Smile (D) Tears" + INSTRUCTION,
-    "modality_agreement": "Do the audio and the video express the same emotion? (A) Yes (B) No"
-    + INSTRUCTION,
+    "(A) Raised eyebrows (B) Furrowed brow (C) Smile (D) Tears",
+    "modality_agreement": "Do the audio and the video express the same emotion?  (A) Yes (B) No",
     "reasoning_stress_audio": "Does the loud laughter contribute to the happiness of the person? "
-    "(A) Yes (B) No" + INSTRUCTION,
+    "(A) Yes (B) No",
     "reasoning_stress_video": "Does the blue shirt contribute to the sadness of the person? "
-    "(A) Yes (B) No" + INSTRUCTION,
+    "(A) Yes (B) No",
 }
 
 
+@pytest.mark.parametrize("variant", ["emorealm", "emorealm_instructed"])
 @pytest.mark.parametrize("task", utils.TASKS)
-def test_prompt_snapshot(emorealm_env, monkeypatch, task):
+def test_prompt_snapshot(emorealm_env, monkeypatch, task, variant):
     questions = emorealm_env / "snapshot.json"
     questions.write_text(json.dumps(SNAPSHOT_ITEMS))
     monkeypatch.setenv("EMOREALM_JSON", str(questions))
-    config = load(TASKS_DIR / "emorealm" / f"emorealm_{task}.yaml")
+    config = load(TASKS_DIR / "emorealm" / f"{variant}_{task}.yaml")
     assert config["process_docs"].endswith(f"process_docs_{task}")
     (doc,) = utils.build_docs(task)
-    assert utils.doc_to_text(doc, default_kwargs(config)) == SNAPSHOTS[task]
+    want = SNAPSHOTS[task] + (INSTRUCTION if variant == "emorealm_instructed" else "")
+    assert utils.doc_to_text(doc, default_kwargs(config)) == want
 
 
 def test_docs_keep_the_released_fields_and_resolve_media(emorealm_env):
@@ -166,7 +168,8 @@ def _doc(task="modality_agreement", answer="A", kind=None, parser="robust"):
     }  # fmt: skip
 
 
-def test_robust_and_compat_scoring_on_the_spec_quirks():
+def test_robust_and_compat_scoring_on_the_spec_quirks(monkeypatch):
+    monkeypatch.delenv("AVEM_AVERE_REPO", raising=False)
     yes_doc = _doc(answer="A")
     assert utils.score(yes_doc, "Yes")["correct"]  # robust reads a bare yes
     assert not utils.score(yes_doc, "Yes", "compat")["correct"]  # the authors' never scores it
@@ -198,6 +201,7 @@ def test_yes_no_aggregations_robust():
     assert utils.aggregate_unparsed_count(items) == 1 and utils.aggregate_empty_count(items) == 1
     assert utils.aggregate_unparsed_rate(items) == pytest.approx(1 / 5)
     assert utils.aggregate_answer_parser(items) == "robust"
+    assert utils.aggregate_answer_parser_note(items) == ""
 
 
 def test_kind_metrics_are_null_without_kinds():
@@ -206,7 +210,8 @@ def test_kind_metrics_are_null_without_kinds():
     assert utils.aggregate_hallucination_acc(items) is None
 
 
-def test_compat_yes_rate_follows_the_authors_formula():
+def test_compat_yes_rate_follows_the_authors_formula(monkeypatch):
+    monkeypatch.delenv("AVEM_AVERE_REPO", raising=False)  # our reconstruction
     # the authors count "correct on gold-Yes" plus "wrong on gold-No" as yes answers
     docs_answers = [
         (_doc(answer="A", parser="compat"), "A"),  # right, gold yes -> yes
@@ -221,11 +226,16 @@ def test_compat_yes_rate_follows_the_authors_formula():
     assert utils.aggregate_yes_rate(items) == pytest.approx(2 / 4)
     assert utils.aggregate_paper_precision_yes_acc(items) == pytest.approx(1 / 2)
     assert utils.aggregate_paper_recall_no_acc(items) == pytest.approx(1 / 2)
-    assert utils.aggregate_answer_parser(items) == "compat"
+    assert utils.aggregate_answer_parser(items) == "compat-reconstruction"
+    assert utils.aggregate_answer_parser_note(items) == (
+        "compat: reconstruction, known to differ from the authors' scorer on rare words; "
+        "set AVEM_AVERE_REPO for the exact scorer"
+    )
     assert utils.aggregate_unparsed_count(items) == 2  # "yes" and "No idea" hold no option letter
 
 
 def test_parser_choice_is_validated(emorealm_env, monkeypatch):
+    monkeypatch.delenv("AVEM_AVERE_REPO", raising=False)
     monkeypatch.setenv("AVEM_ANSWER_PARSER", "compat")
     assert utils.build_docs("reasoning_basic_audio")[0]["answer_parser"] == "compat"
     monkeypatch.setenv("AVEM_ANSWER_PARSER", "lenient")

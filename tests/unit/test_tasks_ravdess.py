@@ -18,7 +18,8 @@ AUDIO_PROMPT = "Describe the emotion of the speaker in the audio in one word."
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for var in ("AVEM_ALLOW_MISSING_MEDIA", "AVEM_ANSWER_PARSER", "LMMS_EVAL_MEDIA_ROOT"):
+    for var in ("AVEM_ALLOW_MISSING_MEDIA", "AVEM_ANSWER_PARSER", "LMMS_EVAL_MEDIA_ROOT",
+                "RAVDESS_AUDIO_ROOT"):  # fmt: skip
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
 
@@ -73,6 +74,28 @@ def test_av_files_in_actor_folders_or_flat(clean_env, tmp_path):
     ]
     assert docs[0]["audio_path"] == docs[0]["video_path"]  # the mp4's own track
     assert len(utils.build_docs("av", 8)) == 3  # calm kept; video-only 02-* never used
+
+
+def test_a_separate_16khz_wav_tree_for_the_av_clips(clean_env, tmp_path):
+    # the authors read each clip's audio from a 16 kHz wav tree beside the mp4s
+    clips, wavs = tmp_path / "clips", tmp_path / "wav16k"
+    for name in ("Actor_01/01-01-05-02-01-01-01.mp4", "Actor_02/01-01-03-01-01-01-02.mp4"):
+        for root, suffix in ((clips, ".mp4"), (wavs, ".wav")):
+            path = (root / name).with_suffix(suffix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    clean_env.setenv("RAVDESS_ROOT", str(clips))
+    clean_env.setenv("RAVDESS_AUDIO_ROOT", str(wavs))
+    docs = utils.build_docs("av", 7)
+    assert [d["audio_path"] for d in docs] == [
+        str(wavs / "Actor_02/01-01-03-01-01-01-02.wav"),
+        str(wavs / "Actor_01/01-01-05-02-01-01-01.wav"),
+    ]
+    assert {d["audio_source"] for d in docs} == {"wav"}
+    assert classification.doc_to_visual(docs[0]) == [docs[0]["video_path"], docs[0]["audio_path"]]
+    (wavs / "Actor_01/01-01-05-02-01-01-01.wav").unlink()
+    with pytest.raises(taskdata.MissingMediaError, match="RAVDESS_AUDIO_ROOT="):
+        utils.build_docs("av", 7)
 
 
 def test_parse_name():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from task_yaml import TASKS_DIR, FunctionRef, load
+from task_yaml import TASKS_DIR, FunctionRef, default_kwargs, load
 
 LMMS_FOLDERS = ["emorealm", "dfew", "ravdess", "emer", "mer2023"]
 TEMPLATES = sorted(p for f in LMMS_FOLDERS for p in (TASKS_DIR / f).glob("_*_yaml"))
@@ -90,6 +90,8 @@ def test_group_metric_name_matches_only_the_accuracy():
     # lmms-eval 0.7.3 aggregates every subtask metric whose name *contains* the group's
     # metric name: no other metric may contain "accuracy"
     for path in (TASKS_DIR / "emorealm").glob("emorealm_*.yaml"):
+        if "group" in load(path):
+            continue
         names = [m["metric"] for m in load(path)["metric_list"]]
         assert [n for n in names if "accuracy" in n] == ["accuracy"], path.name
 
@@ -99,3 +101,48 @@ def test_task_names_are_unique_across_harness_folders():
     lm_names = [load(p)["task"] for p in (TASKS_DIR / "lm_eval").glob("*.yaml")]
     assert len(set(names)) == len(names)
     assert not set(names) & set(lm_names)
+
+
+# --- the paper's protocol (issue 15) -----------------------------------------------------
+
+PAPER_TASKS = [
+    p
+    for p in TASK_YAMLS
+    if p.parent.name in ("emorealm", "dfew", "ravdess", "mer2023")
+    and "group" not in load(p)
+    and "instructed" not in p.stem
+]
+
+
+def test_the_paper_tasks_are_there():
+    names = {p.stem for p in PAPER_TASKS}
+    assert {"emorealm_reasoning_basic_audio", "dfew", "dfew_fold5", "ravdess"} <= names
+    assert {"ravdess_audio", "ravdess_8class", "mer2023"} <= names
+
+
+@pytest.mark.parametrize("path", PAPER_TASKS, ids=lambda p: p.stem)
+def test_paper_tasks_generate_five_tokens_greedily_with_no_stop_string(path):
+    config = load(path)
+    assert config["generation_kwargs"] == {
+        "max_new_tokens": 5, "until": [], "temperature": 0, "do_sample": False,
+    }  # fmt: skip
+    assert default_kwargs(config) == {"pre_prompt": "", "post_prompt": ""}
+    assert str(config["metadata"]["version"]) == "2.0"
+    assert "answer_parser_note" in [m["metric"] for m in config["metric_list"]]
+
+
+def test_emorealm_instructed_is_the_emorealm_group_with_the_instruction():
+    folder = TASKS_DIR / "emorealm"
+    group, paper = load(folder / "emorealm_instructed.yaml"), load(folder / "emorealm.yaml")
+    assert group["group"] == "emorealm_instructed"
+    assert group["task"] == [t.replace("emorealm_", "emorealm_instructed_") for t in paper["task"]]
+    assert group["aggregate_metric_list"] == paper["aggregate_metric_list"]
+    for name in paper["task"]:
+        inst = load(folder / f"{name.replace('emorealm_', 'emorealm_instructed_')}.yaml")
+        base = load(folder / f"{name}.yaml")
+        assert default_kwargs(inst)["post_prompt"] == (
+            "\nAnswer with the option's letter from the given choices directly."
+        )
+        assert inst["generation_kwargs"]["max_new_tokens"] == 32
+        differing = {k for k in base.keys() | inst.keys() if base.get(k) != inst.get(k)}
+        assert differing == {"task", "generation_kwargs", "lmms_eval_specific_kwargs"}, name
