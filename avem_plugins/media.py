@@ -13,13 +13,18 @@ separate audio file (wav/flac/mp3/m4a) into a :class:`DecodedClip`:
   source keeps its first channel (:data:`AUDIO_CHANNEL_RULE`). Encoder padding beyond the
   stream's declared duration (e.g. AAC's last frame) is trimmed.
 
-Backends: ``"decord"`` (the default through ``backend="auto"``) and ``"pyav"``. ``"auto"``
-tries decord and falls back to PyAV when decord cannot open or read the file (decord
-0.6.0 cannot read PCM audio inside mp4, for example). Every file is first probed with PyAV,
-which is cheap, so missing streams and unreadable containers raise typed errors before
-decord touches them. Both backends give the same number of frames and samples; their
-RGB conversion differs by a few levels, and when resampling (e.g. 48 kHz -> 16 kHz)
-decord's resampler delays the signal by about 1 ms relative to PyAV's.
+Backends: ``"pyav"`` (the default through ``backend="auto"``, :data:`AUTO_BACKEND`),
+``"decord"`` and, when installed, ``"torchcodec"`` (:data:`OPTIONAL_BACKENDS`). The default
+was chosen by measurement (``bench/media.py``, docs/BENCHMARKS.md §2) and is the only one
+that reads a clip in **one pass**: one open container, one demux loop that decodes the
+sampled frames and the audio track together, with the container's own stream facts doing
+the checks (missing stream, empty or truncated file) that raise the typed errors below.
+``"decord"`` and ``"torchcodec"`` open the file with PyAV first for those checks, then once
+per stream. decord 0.6 cannot read PCM audio inside mp4 nor keep the first channel of
+multi-channel audio; ``backend="decord"`` then raises and says to use PyAV. The backends
+give the same number of frames and samples; their RGB conversion differs by a few levels,
+and when resampling (e.g. 48 kHz -> 16 kHz) decord's resampler delays the signal by about
+1 ms relative to PyAV's.
 
 Errors are typed (:class:`MediaError` and subclasses), carry ``.path`` and say what to
 do. A file whose container declares more frames or audio than can be decoded (a
@@ -32,15 +37,15 @@ keyed by the resolved path, file size, modification time and decode parameters, 
 shared by several questions or training rows is decoded once per run. Callers always get
 their own writable copy of the cached arrays.
 
-torchcodec is never used (its PyPI build fails to load on CPU-only machines); ``decord``
-and ``av`` are imported inside functions.
+torchcodec is optional: its PyPI build loads only where FFmpeg's shared libraries are
+installed (e.g. Debian's ``ffmpeg`` package), so it is never required and never chosen by
+``"auto"``. ``av``, ``decord`` and ``torchcodec`` are imported inside functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import math
 import os
 import threading
@@ -57,10 +62,12 @@ __all__ = [
     "AUDIO_MAX_SECONDS",
     "AUDIO_MIN_SECONDS",
     "AUDIO_SUFFIXES",
+    "AUTO_BACKEND",
     "BACKENDS",
     "DEFAULT",
     "FRAME_RULE",
     "MISSING_AUDIO",
+    "OPTIONAL_BACKENDS",
     "VIDEO_SUFFIXES",
     "CorruptMediaError",
     "DecodedClip",
@@ -83,8 +90,16 @@ __all__ = [
     "sample_indices",
 ]
 
-#: Decoding backends; ``backend="auto"`` means decord, falling back to PyAV.
-BACKENDS: tuple[str, ...] = ("decord", "pyav")
+#: Decoding backends that are always installed; ``backend="auto"`` means :data:`AUTO_BACKEND`.
+BACKENDS: tuple[str, ...] = ("pyav", "decord")
+#: Backends used only when their package is installed (torchcodec needs FFmpeg's libraries).
+OPTIONAL_BACKENDS: tuple[str, ...] = ("torchcodec",)
+#: What ``backend="auto"`` decodes with: the fastest backend measured by ``bench/media.py``
+#: on DFEW- and RAVDESS-shaped clips (docs/BENCHMARKS.md §2), and the one-pass reader.
+AUTO_BACKEND = "pyav"
+#: PyAV's decoder threading for video (``"AUTO"``: frame and slice threads, chosen by FFmpeg;
+#: measured in ``bench/media.py``); ``None`` decodes on the calling thread only.
+VIDEO_THREAD_TYPE: str | None = "AUTO"
 #: What :func:`decode_clip` does when the audio source has no audio stream.
 MISSING_AUDIO: tuple[str, ...] = ("error", "silence")
 
@@ -263,15 +278,28 @@ class MediaCache:
         self, kind: str, path: StrPath, params: tuple[Hashable, ...], decode: Callable[[], Any]
     ) -> np.ndarray:
         """The cached array for ``(kind, path, params)``, decoding it with ``decode()`` on a miss."""
+        cached = self.lookup(kind, path, params)
+        if cached is not None:
+            return cached
+        array = np.asarray(decode())
+        self.put(kind, path, params, array)
+        return array
+
+    def lookup(self, kind: str, path: StrPath, params: tuple[Hashable, ...]) -> np.ndarray | None:
+        """A private copy of the cached array for ``(kind, path, params)`` (a hit), or ``None``."""
         key = (kind, *_file_identity(path), params)
         with self._lock:
             cached = self._entries.get(key)
-            if cached is not None:
-                self._entries.move_to_end(key)
-                self._hits += 1
-                return cached.copy()
-        array = np.asarray(decode())
-        stored = array.copy()
+            if cached is None:
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+        return cached.copy()
+
+    def put(self, kind: str, path: StrPath, params: tuple[Hashable, ...], array: Any) -> None:
+        """Store a read-only copy of a freshly decoded ``array`` (counted as one decode)."""
+        key = (kind, *_file_identity(path), params)
+        stored = np.array(array, copy=True)
         stored.setflags(write=False)
         with self._lock:
             self._decodes += 1
@@ -284,7 +312,6 @@ class MediaCache:
                 while len(self._entries) > self.max_items or self._bytes > self.max_bytes:
                     _, evicted = self._entries.popitem(last=False)
                     self._bytes -= evicted.nbytes
-        return array
 
 
 _default_cache: MediaCache | None = None
@@ -351,49 +378,87 @@ def _stream_seconds(stream: Any) -> float | None:
     return None
 
 
-def _probe(path: StrPath) -> _Probe:
+def _unreadable(path: StrPath, err: Exception) -> CorruptMediaError:
+    return CorruptMediaError(
+        path,
+        f"not a readable media file ({_ffmpeg_reason(err)}); it may be truncated or corrupt: "
+        "re-download it or re-encode it with ffmpeg",
+    )
+
+
+def _open(path: StrPath) -> Any:
+    """A PyAV input container of ``path`` (typed errors for a missing, empty or unreadable file)."""
     import av
 
     _existing_file(path)
     try:
-        with av.open(os.fspath(path)) as container:
-            videos = list(container.streams.video)
-            audios = list(container.streams.audio)
-            video_seconds = _stream_seconds(videos[0]) if videos else None
-            if videos and video_seconds is None and videos[0].frames and videos[0].average_rate:
-                video_seconds = float(videos[0].frames / videos[0].average_rate)
-            probe = _Probe(
-                has_video=bool(videos),
-                has_audio=bool(audios),
-                video_frames=int(videos[0].frames or 0) if videos else 0,
-                video_seconds=video_seconds,
-                audio_seconds=_stream_seconds(audios[0]) if audios else None,
-                container_seconds=(
-                    container.duration / 1e6
-                    if container.duration and container.duration > 0
-                    else None
-                ),
-            )
+        return av.open(os.fspath(path))
     except av.error.FFmpegError as err:
-        raise CorruptMediaError(
-            path,
-            f"not a readable media file ({_ffmpeg_reason(err)}); it may be truncated or corrupt: "
-            "re-download it or re-encode it with ffmpeg",
-        ) from err
+        raise _unreadable(path, err) from err
+
+
+def _inspect(container: Any) -> _Probe:
+    """What an open container declares about its first video and audio streams."""
+    videos = list(container.streams.video)
+    audios = list(container.streams.audio)
+    video_seconds = _stream_seconds(videos[0]) if videos else None
+    if videos and video_seconds is None and videos[0].frames and videos[0].average_rate:
+        video_seconds = float(videos[0].frames / videos[0].average_rate)
+    return _Probe(
+        has_video=bool(videos),
+        has_audio=bool(audios),
+        video_frames=int(videos[0].frames or 0) if videos else 0,
+        video_seconds=video_seconds,
+        audio_seconds=_stream_seconds(audios[0]) if audios else None,
+        container_seconds=(
+            container.duration / 1e6 if container.duration and container.duration > 0 else None
+        ),
+    )
+
+
+def _probe(path: StrPath) -> _Probe:
+    import av
+
+    with _open(path) as container:
+        try:
+            probe = _inspect(container)
+        except av.error.FFmpegError as err:
+            raise _unreadable(path, err) from err
+    _remember_seconds(path, probe)
     return probe
 
 
-@functools.lru_cache(maxsize=4096)
+#: Clip durations by file identity ``(resolved path, size, mtime_ns)``, filled by every open
+#: (probe or decode pass) so :meth:`DecodedClip.to_media` never opens a file again for it.
+_SECONDS: OrderedDict[tuple[str, int, int], float | None] = OrderedDict()
+_SECONDS_LOCK = threading.Lock()
+_SECONDS_MAX = 4096
+
+
+def _probe_seconds(probe: _Probe) -> float | None:
+    return probe.video_seconds or probe.audio_seconds or probe.container_seconds
+
+
+def _remember_seconds(path: StrPath, probe: _Probe) -> None:
+    key = _file_identity(path)
+    with _SECONDS_LOCK:
+        _SECONDS[key] = _probe_seconds(probe)
+        _SECONDS.move_to_end(key)
+        while len(_SECONDS) > _SECONDS_MAX:
+            _SECONDS.popitem(last=False)
+
+
 def _seconds_of(path: str, size: int, mtime_ns: int) -> float | None:
     """:func:`media_seconds` memoised by file identity (a changed file is probed again)."""
-    del size, mtime_ns  # part of the cache key only
-    return media_seconds(path)
+    with _SECONDS_LOCK:
+        if (path, size, mtime_ns) in _SECONDS:
+            return _SECONDS[(path, size, mtime_ns)]
+    return media_seconds(path)  # fills the memo
 
 
 def media_seconds(path: StrPath) -> float | None:
     """The duration of a media file in seconds (video stream first), or ``None`` if unknown."""
-    probe = _probe(path)
-    return probe.video_seconds or probe.audio_seconds or probe.container_seconds
+    return _probe_seconds(_probe(path))
 
 
 # --------------------------------------------------------------------------- frames
@@ -436,72 +501,6 @@ def _decord_frames(path: StrPath, num_frames: int) -> np.ndarray:
     return np.ascontiguousarray(frames, dtype=np.uint8)
 
 
-def _pyav_frames(path: StrPath, num_frames: int, declared: int) -> np.ndarray:
-    import av
-
-    def one_pass(wanted: set[int]) -> tuple[int, dict[int, np.ndarray]]:
-        got: dict[int, np.ndarray] = {}
-        count = 0
-        try:
-            with av.open(os.fspath(path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
-                    if count in wanted:
-                        got[count] = frame.to_ndarray(format="rgb24")
-                    count += 1
-        except av.error.FFmpegError as err:
-            raise CorruptMediaError(
-                path,
-                f"decoding failed after {count} frames ({_ffmpeg_reason(err)}); the file is corrupt or "
-                "truncated: re-download it or re-encode it with ffmpeg",
-            ) from err
-        return count, got
-
-    wanted = sample_indices(declared, num_frames) if declared > 0 else np.zeros(0, np.int64)
-    total, got = one_pass(set(wanted.tolist()))
-    if total == 0:
-        raise EmptyMediaError(path, "the video stream has no decodable frames")
-    if declared > 0 and total < declared - _frame_tolerance(declared):
-        raise CorruptMediaError(
-            path,
-            f"truncated: the container declares {declared} frames but only {total} decode; "
-            "re-download the file or re-encode it with ffmpeg",
-        )
-    if total != declared:
-        wanted = sample_indices(total, num_frames)
-        if not set(wanted.tolist()) <= got.keys():
-            _, got = one_pass(set(wanted.tolist()))
-    return np.stack([got[i] for i in wanted.tolist()]).astype(np.uint8, copy=False)
-
-
-def _check_backend(backend: str) -> None:
-    if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(
-            f"backend={backend!r} is not one of 'auto', {', '.join(map(repr, BACKENDS))}"
-        )
-
-
-def _decode_frames(path: StrPath, num_frames: int, backend: str) -> np.ndarray:
-    probe = _probe(path)
-    if not probe.has_video:
-        raise NoVideoStreamError(
-            path, "has no video stream; pass it as the audio file, or use want_video=False"
-        )
-    if backend in ("auto", "decord"):
-        try:
-            return _decord_frames(path, num_frames)
-        except _BackendFailed as err:
-            if backend == "auto":
-                return _pyav_frames(path, num_frames, probe.video_frames)
-            _pyav_frames(path, num_frames, probe.video_frames)  # raises the typed error, if any
-            raise MediaError(
-                path,
-                f"decord cannot read its video ({err}) but PyAV can: use backend='pyav' or 'auto'",
-            ) from err
-    return _pyav_frames(path, num_frames, probe.video_frames)
-
-
 # --------------------------------------------------------------------------- audio
 
 
@@ -529,28 +528,6 @@ def _first_channel(audio: np.ndarray) -> np.ndarray:
     """The first channel of ``(channels, samples)`` audio (:data:`AUDIO_CHANNEL_RULE`)."""
     audio = np.asarray(audio)
     return audio[0] if audio.ndim == 2 else audio.reshape(-1)
-
-
-def _pyav_audio(path: StrPath, sample_rate: int) -> np.ndarray:
-    import av
-
-    chunks: list[np.ndarray] = []
-    try:
-        with av.open(os.fspath(path)) as container:
-            stream = container.streams.audio[0]
-            # planar float, the source's own layout: one row per channel (AUDIO_CHANNEL_RULE)
-            resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
-            for frame in container.decode(stream):
-                chunks.extend(_first_channel(out.to_ndarray()) for out in resampler.resample(frame))
-            chunks.extend(_first_channel(out.to_ndarray()) for out in resampler.resample(None))
-    except av.error.FFmpegError as err:
-        done = sum(len(c) for c in chunks) / sample_rate
-        raise CorruptMediaError(
-            path,
-            f"audio decoding failed after {done:.2f} s ({_ffmpeg_reason(err)}); the file is corrupt or "
-            "truncated: re-download it or re-encode it with ffmpeg",
-        ) from err
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
 
 def _finish_audio(path: StrPath, audio: np.ndarray, probe: _Probe, sample_rate: int) -> np.ndarray:
@@ -586,23 +563,298 @@ def _no_audio_error(path: StrPath) -> NoAudioStreamError:
     )
 
 
-def _decode_audio(path: StrPath, sample_rate: int, backend: str) -> np.ndarray:
-    probe = _probe(path)
-    if not probe.has_audio:
-        raise _no_audio_error(path)
-    if backend in ("auto", "decord"):
+# --------------------------------------------------------------------------- one pass
+
+
+def _check_backend(backend: str) -> None:
+    known = (*BACKENDS, *OPTIONAL_BACKENDS)
+    if backend != "auto" and backend not in known:
+        raise ValueError(f"backend={backend!r} is not one of 'auto', {', '.join(map(repr, known))}")
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one decode of a file gave: its stream facts and the frames / audio asked for."""
+
+    probe: _Probe
+    frames: np.ndarray | None = None
+    audio: np.ndarray | None = None  # None: not asked for, or absent and allowed to be
+
+
+class _AudioSink:
+    """Decoded audio frames -> their first channel (:data:`AUDIO_CHANNEL_RULE`), float32."""
+
+    def __init__(self, sample_rate: int) -> None:
+        import av
+
+        self.sample_rate = sample_rate
+        # planar float, the source's own layout: one row per channel (AUDIO_CHANNEL_RULE)
+        self._resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+        self._chunks: list[np.ndarray] = []
+
+    def add(self, frame: Any) -> None:
+        """Resample one decoded frame; ``None`` flushes the resampler."""
+        for out in self._resampler.resample(frame):
+            self._chunks.append(_first_channel(out.to_ndarray()))
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(c) for c in self._chunks) / self.sample_rate
+
+    def array(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+
+
+def _check_streams(
+    path: StrPath, probe: _Probe, *, frames: bool, audio: bool, missing_audio_ok: bool
+) -> bool:
+    """Raise the typed error of a missing stream; return whether to decode audio."""
+    if frames and not probe.has_video:
+        raise NoVideoStreamError(
+            path, "has no video stream; pass it as the audio file, or use want_video=False"
+        )
+    if audio and not probe.has_audio:
+        if not missing_audio_ok:
+            raise _no_audio_error(path)
+        return False
+    return audio
+
+
+def _check_frame_count(path: StrPath, declared: int, total: int) -> None:
+    if total == 0:
+        raise EmptyMediaError(path, "the video stream has no decodable frames")
+    if declared > 0 and total < declared - _frame_tolerance(declared):
+        raise CorruptMediaError(
+            path,
+            f"truncated: the container declares {declared} frames but only {total} decode; "
+            "re-download the file or re-encode it with ffmpeg",
+        )
+
+
+def _expected_frames(stream: Any, probe: _Probe) -> int:
+    """The declared frame count, else duration x frame rate (0 when neither is known)."""
+    if probe.video_frames > 0:
+        return probe.video_frames
+    seconds = probe.video_seconds or probe.container_seconds
+    rate = stream.average_rate or stream.guessed_rate
+    return round(seconds * float(rate)) if seconds and rate else 0
+
+
+def _pyav_pass(
+    path: StrPath,
+    num_frames: int | None,
+    sample_rate: int | None,
+    *,
+    missing_audio_ok: bool = False,
+) -> _Pass:
+    """One open container, one demux loop: the sampled frames and/or the audio track.
+
+    Frames are sampled from the declared frame count (else duration x rate) while decoding,
+    and only the sampled ones are converted to RGB. When the count that really decodes
+    differs and the sample moves, the video is read again from the same open container.
+    """
+    import av
+
+    with _open(path) as container:
         try:
-            return _finish_audio(path, _decord_audio(path, sample_rate), probe, sample_rate)
+            probe = _inspect(container)
+        except av.error.FFmpegError as err:
+            raise _unreadable(path, err) from err
+        _remember_seconds(path, probe)
+        with_audio = _check_streams(
+            path, probe, frames=num_frames is not None, audio=sample_rate is not None,
+            missing_audio_ok=missing_audio_ok,
+        )  # fmt: skip
+        video = container.streams.video[0] if num_frames is not None else None
+        sink = _AudioSink(sample_rate) if with_audio and sample_rate is not None else None
+        audio = container.streams.audio[0] if sink is not None else None
+        wanted: set[int] = set()
+        if video is not None:
+            assert num_frames is not None
+            if VIDEO_THREAD_TYPE:
+                video.thread_type = VIDEO_THREAD_TYPE
+            expected = _expected_frames(video, probe)
+            if expected > 0:
+                wanted = set(sample_indices(expected, num_frames).tolist())
+        got: dict[int, np.ndarray] = {}
+        count = 0
+        try:
+            for packet in container.demux([s for s in (video, audio) if s is not None]):
+                if video is not None and packet.stream.index == video.index:
+                    for frame in packet.decode():
+                        if count in wanted:
+                            got[count] = frame.to_ndarray(format="rgb24")
+                        count += 1
+                elif sink is not None:
+                    for frame in packet.decode():
+                        sink.add(frame)
+            if sink is not None:
+                sink.add(None)
+        except av.error.FFmpegError as err:
+            done = [f"{count} frames"] if video is not None else []
+            done += [f"{sink.seconds:.2f} s of audio"] if sink is not None else []
+            raise CorruptMediaError(
+                path,
+                f"decoding failed after {' and '.join(done)} ({_ffmpeg_reason(err)}); the file is "
+                "corrupt or truncated: re-download it or re-encode it with ffmpeg",
+            ) from err
+        frames = None
+        if video is not None:
+            assert num_frames is not None
+            _check_frame_count(path, probe.video_frames, count)
+            indices = sample_indices(count, num_frames).tolist()
+            missing = set(indices) - got.keys()
+            if missing:  # the frame count was not known exactly: read the video again
+                got.update(_pyav_frames_again(path, container, missing))
+            frames = np.stack([got[i] for i in indices]).astype(np.uint8, copy=False)
+    audio_array = None
+    if sink is not None:
+        assert sample_rate is not None
+        audio_array = _finish_audio(path, sink.array(), probe, sample_rate)
+    return _Pass(probe, frames, audio_array)
+
+
+def _pyav_frames_again(path: StrPath, container: Any, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The frames ``wanted`` (by decode order), read again from the start of ``container``."""
+    import av
+
+    got: dict[int, np.ndarray] = {}
+    count = 0
+    last = max(wanted)
+    try:
+        container.seek(0)
+        for frame in container.decode(container.streams.video[0]):
+            if count in wanted:
+                got[count] = frame.to_ndarray(format="rgb24")
+            count += 1
+            if count > last:
+                break
+    except av.error.FFmpegError as err:
+        raise CorruptMediaError(
+            path,
+            f"decoding failed after {count} frames ({_ffmpeg_reason(err)}); the file is corrupt or "
+            "truncated: re-download it or re-encode it with ffmpeg",
+        ) from err
+    if not wanted <= got.keys():
+        raise CorruptMediaError(
+            path, "frames that decoded once did not decode again; re-encode the file with ffmpeg"
+        )
+    return got
+
+
+def _decord_pass(
+    path: StrPath,
+    num_frames: int | None,
+    sample_rate: int | None,
+    *,
+    missing_audio_ok: bool = False,
+) -> _Pass:
+    """PyAV's probe for the typed errors, then decord once per stream."""
+    probe = _probe(path)
+    with_audio = _check_streams(
+        path, probe, frames=num_frames is not None, audio=sample_rate is not None,
+        missing_audio_ok=missing_audio_ok,
+    )  # fmt: skip
+    frames = audio = None
+    if num_frames is not None:
+        try:
+            frames = _decord_frames(path, num_frames)
         except _BackendFailed as err:
-            if backend == "auto":
-                return _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
-            _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
+            _pyav_pass(path, num_frames, None)  # raises the typed error, if any
+            raise MediaError(
+                path,
+                f"decord cannot read its video ({err}) but PyAV can: use backend='pyav' or 'auto'",
+            ) from err
+    if with_audio and sample_rate is not None:
+        try:
+            audio = _finish_audio(path, _decord_audio(path, sample_rate), probe, sample_rate)
+        except _BackendFailed as err:
+            _pyav_pass(path, None, sample_rate)  # raises the typed error, if any
             raise MediaError(
                 path,
                 f"decord cannot read its audio ({err}) but PyAV can (decord 0.6 cannot read "
                 "PCM audio inside mp4, for example): use backend='pyav' or 'auto'",
             ) from err
-    return _finish_audio(path, _pyav_audio(path, sample_rate), probe, sample_rate)
+    return _Pass(probe, frames, audio)
+
+
+def _torchcodec_pass(
+    path: StrPath,
+    num_frames: int | None,
+    sample_rate: int | None,
+    *,
+    missing_audio_ok: bool = False,
+) -> _Pass:
+    """PyAV's probe for the typed errors, then torchcodec once per stream."""
+    probe = _probe(path)
+    with_audio = _check_streams(
+        path, probe, frames=num_frames is not None, audio=sample_rate is not None,
+        missing_audio_ok=missing_audio_ok,
+    )  # fmt: skip
+    try:
+        from torchcodec.decoders import AudioDecoder, VideoDecoder
+    except Exception as err:  # not installed, or FFmpeg's shared libraries are missing
+        raise MediaError(
+            path,
+            f"backend='torchcodec' is not usable here ({type(err).__name__}: "
+            f"{str(err).strip()[:200]}); install torchcodec and FFmpeg's shared libraries "
+            "(e.g. apt-get install ffmpeg), or use backend='pyav' or 'auto'",
+        ) from err
+
+    def failed(what: str, err: Exception) -> CorruptMediaError:
+        return CorruptMediaError(
+            path,
+            f"torchcodec could not decode the {what} ({type(err).__name__}: "
+            f"{str(err).strip()[:300]}); the file is corrupt or truncated: re-download it or "
+            "re-encode it with ffmpeg",
+        )
+
+    frames = audio = None
+    if num_frames is not None:
+        try:
+            decoder = VideoDecoder(os.fspath(path), seek_mode="exact", dimension_order="NHWC")
+            total = int(decoder.metadata.num_frames or 0)  # "exact": counted from the packets
+        except Exception as err:
+            raise failed("video", err) from err
+        _check_frame_count(path, probe.video_frames, total)
+        try:
+            batch = decoder.get_frames_at(sample_indices(total, num_frames).tolist())
+        except Exception as err:
+            raise failed("video", err) from err
+        frames = np.ascontiguousarray(batch.data.numpy(), dtype=np.uint8)
+    if with_audio and sample_rate is not None:
+        try:
+            samples = AudioDecoder(os.fspath(path), sample_rate=sample_rate).get_all_samples()
+        except Exception as err:
+            raise failed("audio", err) from err
+        audio = _finish_audio(path, _first_channel(samples.data.numpy()), probe, sample_rate)
+    return _Pass(probe, frames, audio)
+
+
+def _decode_pass(
+    path: StrPath,
+    num_frames: int | None,
+    sample_rate: int | None,
+    backend: str,
+    *,
+    missing_audio_ok: bool = False,
+) -> _Pass:
+    """Decode ``path``'s sampled frames (``num_frames``) and/or audio (``sample_rate``)."""
+    name = AUTO_BACKEND if backend == "auto" else backend
+    run = {"pyav": _pyav_pass, "decord": _decord_pass, "torchcodec": _torchcodec_pass}[name]
+    return run(path, num_frames, sample_rate, missing_audio_ok=missing_audio_ok)
+
+
+def _decode_frames(path: StrPath, num_frames: int, backend: str) -> np.ndarray:
+    frames = _decode_pass(path, num_frames, None, backend).frames
+    assert frames is not None
+    return frames
+
+
+def _decode_audio(path: StrPath, sample_rate: int, backend: str) -> np.ndarray:
+    audio = _decode_pass(path, None, sample_rate, backend).audio
+    assert audio is not None
+    return audio
 
 
 # --------------------------------------------------------------------------- public API
@@ -610,6 +862,27 @@ def _decode_audio(path: StrPath, sample_rate: int, backend: str) -> np.ndarray:
 
 def _resolve_cache(cache: MediaCache | _Default | None) -> MediaCache | None:
     return default_cache() if cache is DEFAULT else cache  # type: ignore[return-value]
+
+
+def _lookup(
+    cache: MediaCache | None, kind: str, path: StrPath | None, params: tuple[Hashable, ...]
+) -> np.ndarray | None:
+    if cache is None or path is None:
+        return None
+    return cache.lookup(kind, path, params)
+
+
+def _store(
+    cache: MediaCache | None,
+    kind: str,
+    path: StrPath,
+    params: tuple[Hashable, ...],
+    array: np.ndarray | None,
+) -> np.ndarray:
+    assert array is not None
+    if cache is not None:
+        cache.put(kind, path, params, array)
+    return array
 
 
 def _cached(
@@ -685,7 +958,8 @@ def decode_clip(
     :param sample_rate: the audio's output rate; audio is always mono float32.
     :param want_video: decode frames (needs ``video``); ``frames`` is ``None`` otherwise.
     :param want_audio: decode audio; ``audio`` and ``audio_source`` are ``None`` otherwise.
-    :param backend: ``"auto"`` (decord, PyAV fallback), ``"decord"`` or ``"pyav"``.
+    :param backend: ``"auto"`` (:data:`AUTO_BACKEND`: PyAV, one pass for frames and audio),
+        ``"pyav"``, ``"decord"`` or ``"torchcodec"`` (when installed).
     :param missing_audio: ``"error"`` raises :class:`NoAudioStreamError` when the audio
         source has no audio stream; ``"silence"`` substitutes zeros as long as the clip
         (or ``silence_seconds``) and records ``audio_source="silence"``.
@@ -698,32 +972,53 @@ def decode_clip(
     if video is None and audio is None:
         raise ValueError("decode_clip needs a video path, an audio path, or both")
     store = _resolve_cache(cache)
-
-    frames = None
-    if want_video and video is not None:
-        frames = load_frames(video, num_frames, backend=backend, cache=store)
-
+    frame_params, audio_params = (num_frames, backend), (sample_rate, backend)
+    use_frames = want_video and video is not None
+    track = want_audio and audio is None  # the audio is the video file's own track
+    frames = _lookup(store, "frames", video, frame_params) if use_frames else None
     audio_array = None
-    audio_source = None
     if want_audio:
+        audio_array = _lookup(store, "audio", audio if audio is not None else video, audio_params)
+    audio_source = None if audio_array is None else ("video" if track else "file")
+    allow_missing = missing_audio == "silence"
+    silent = False
+
+    # One pass over the video file: the frames it still lacks and, when the audio is its
+    # own track, that track too (one open container, one demux loop).
+    need_frames, need_track = use_frames and frames is None, track and audio_array is None
+    if need_frames or need_track:
+        assert video is not None
+        done = _decode_pass(
+            video, num_frames if need_frames else None, sample_rate if need_track else None,
+            backend, missing_audio_ok=allow_missing,
+        )  # fmt: skip
+        if done.frames is not None:
+            frames = _store(store, "frames", video, frame_params, done.frames)
+        if need_track and done.audio is None:
+            silent = True
+        elif need_track:
+            audio_array = _store(store, "audio", video, audio_params, done.audio)
+            audio_source = "video"
+    if want_audio and audio is not None and audio_array is None:
+        done = _decode_pass(audio, None, sample_rate, backend, missing_audio_ok=allow_missing)
+        if done.audio is None:
+            silent = True
+        else:
+            audio_array = _store(store, "audio", audio, audio_params, done.audio)
+            audio_source = "file"
+    if silent:
         source_path = audio if audio is not None else video
         assert source_path is not None
-        try:
-            audio_array = load_audio(source_path, sample_rate, backend=backend, cache=store)
-            audio_source = "file" if audio is not None else "video"
-        except NoAudioStreamError:
-            if missing_audio != "silence":
-                raise
-            seconds = silence_seconds
-            if seconds is None:
-                seconds = media_seconds(video if video is not None else source_path)
-            if seconds is None:
-                raise NoAudioStreamError(
-                    source_path,
-                    "has no audio stream and its duration is unknown; pass silence_seconds=",
-                ) from None
-            audio_array = np.zeros(round(seconds * sample_rate), dtype=np.float32)
-            audio_source = "silence"
+        seconds = silence_seconds
+        if seconds is None:
+            seconds = _seconds_of(*_file_identity(video if video is not None else source_path))
+        if seconds is None:
+            raise NoAudioStreamError(
+                source_path,
+                "has no audio stream and its duration is unknown; pass silence_seconds=",
+            )
+        audio_array = np.zeros(round(seconds * sample_rate), dtype=np.float32)
+        audio_source = "silence"
 
     return DecodedClip(
         frames=frames,

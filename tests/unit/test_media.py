@@ -401,7 +401,7 @@ def test_pcm_in_mp4_auto_falls_back_to_pyav(media: dict[str, Path]) -> None:
 
 def test_bad_arguments(media: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="backend"):
-        decode_clip(media["av"], backend="torchcodec")
+        decode_clip(media["av"], backend="ffmpeg-cli")
     with pytest.raises(ValueError, match="missing_audio"):
         decode_clip(media["av"], missing_audio="zeros")
     with pytest.raises(ValueError, match="video path, an audio path"):
