@@ -8,9 +8,11 @@ same journal answers those requests from it instead of generating again.
 
 The key of an answer covers everything that decides it: the task, doc id, prompt, generation
 settings, the media files (path, size, mtime) and the model's identity (pretrained, LoRA
-adapter, adapter, modalities, frames, sample rate). Change any of them and the answer is
-generated anew. Generation errors are never journaled. A torn last line (a kill during the
-write) is ignored on reading.
+adapter, adapter, modalities, frames, sample rate, and the media conventions: the frame
+index rule, the audio channel rule and the audio pad/cut lengths; plus the sampling seed
+when a request samples). Change any of them and the answer is generated anew, so answers
+made under another protocol are never reused. Generation errors are never journaled. A
+torn last line (a kill during the write) is ignored on reading.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ model_args (all optional but ``pretrained``):
   the same question with no media);
 - ``num_frames`` (8), ``sample_rate`` (16000), ``media_backend`` (auto|decord|pyav),
   ``missing_audio`` (error|silence: what to do with a video that has no audio track);
+- ``audio_min_seconds`` (1.0) / ``audio_max_seconds`` (30.0): audio is zero-padded to the
+  first and cut at the second, as in the AVERE authors' evaluation (``none`` turns a side
+  off); frames are taken at ``floor(linspace(0, n - 1, num_frames))`` and multi-channel
+  audio keeps its first channel (:mod:`avem_plugins.media`'s ``FRAME_RULE``,
+  ``AUDIO_CHANNEL_RULE``). All four are part of the journal identity;
+- ``seed``: the base of the per-batch sampling seed when a task or ``--gen_kwargs`` samples
+  (``temperature`` > 0); default: torch's seed at start, i.e. lmms-eval's ``--seed``. Each
+  batch draws from ``hash(seed, its request ids)``, so a sampled run is reproducible
+  whatever the order, resumption or other tasks (for the same ``batch_size``);
 - ``device`` (cpu, cuda, cuda:N; default: the accelerator's device), ``dtype`` (auto,
   float32, bfloat16, float16), ``batch_size`` (1), ``max_new_tokens`` (256);
 - ``fail_fast`` (false): re-raise the first generation error instead of counting it;
@@ -47,6 +56,7 @@ lmms-eval's evaluator uses to shard requests and gather results.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -62,7 +72,13 @@ from avem_plugins.adapters.base import Example
 from avem_plugins.lmms.journal import ENV_VAR as JOURNAL_ENV
 from avem_plugins.lmms.journal import AnswerJournal, request_key
 from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
-from avem_plugins.media import Media
+from avem_plugins.media import (
+    AUDIO_CHANNEL_RULE,
+    AUDIO_MAX_SECONDS,
+    AUDIO_MIN_SECONDS,
+    FRAME_RULE,
+    Media,
+)
 from avem_plugins.modality import parse_modalities
 from avem_plugins.registry import get_adapter
 
@@ -138,6 +154,9 @@ class AvemAV(lmms):
         max_batch_size: int | None = None,
         peft: str | None = None,
         journal: str | None = None,
+        audio_min_seconds: float | str | None = AUDIO_MIN_SECONDS,
+        audio_max_seconds: float | str | None = AUDIO_MAX_SECONDS,
+        seed: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -158,6 +177,10 @@ class AvemAV(lmms):
         self.fail_fast = _as_bool(fail_fast)
         self.media_backend = media_backend
         self.missing_audio = missing_audio
+        self.audio_min_seconds = _optional_seconds(audio_min_seconds, "audio_min_seconds")
+        self.audio_max_seconds = _optional_seconds(audio_max_seconds, "audio_max_seconds")
+        # lmms-eval seeds torch (--seed) before it builds the model
+        self.sample_seed = int(seed) if seed not in (None, "") else int(torch.initial_seed())
         self.error_count = 0
         self.errors: list[dict[str, Any]] = []
 
@@ -197,6 +220,10 @@ class AvemAV(lmms):
             "modalities": sorted(self.modalities),
             "num_frames": self.num_frames,
             "sample_rate": self.sample_rate,
+            "frame_rule": FRAME_RULE,
+            "audio_channel": AUDIO_CHANNEL_RULE,
+            "audio_min_seconds": self.audio_min_seconds,
+            "audio_max_seconds": self.audio_max_seconds,
             "device": str(self._device),
             "world_size": self._world_size,
         }
@@ -208,6 +235,11 @@ class AvemAV(lmms):
         self._identity = {
             **{k: self.run_info[k] for k in ("pretrained", "peft", "adapter", "modalities")},
             **{k: self.run_info[k] for k in ("num_frames", "sample_rate")},
+            # the media conventions: a journal written under other ones is never reused
+            **{
+                k: self.run_info[k]
+                for k in ("frame_rule", "audio_channel", "audio_min_seconds", "audio_max_seconds")
+            },
             "dtype": str(dtype),
             "options": {k: str(v) for k, v in sorted(options.items())},
         }
@@ -295,7 +327,7 @@ class AvemAV(lmms):
                 answers[req.index] = self._fail(req, req.error)
                 continue
             if self.journal is not None:
-                keys[req.index] = request_key(self._identity, req)
+                keys[req.index] = request_key(self._journal_identity(req), req)
                 done = self.journal.get(keys[req.index])
                 if done is not None:
                     answers[req.index] = done
@@ -338,6 +370,12 @@ class AvemAV(lmms):
         return [a if a is not None else GENERATION_ERROR for a in answers]
 
     # ------------------------------------------------------------------ internals
+
+    def _journal_identity(self, req: AVRequest) -> dict[str, Any]:
+        """The model identity for ``req``'s journal key (plus the seed when it samples)."""
+        if _sampling_temperature(req.gen_kwargs) > 0:
+            return {**self._identity, "sample_seed": self.sample_seed}
+        return self._identity
 
     def _pick_device(self, device: str | None, torch: Any) -> Any:
         if device in (None, "", "auto"):
@@ -408,6 +446,8 @@ class AvemAV(lmms):
             sample_rate=self.sample_rate,
             backend=self.media_backend,
             missing_audio=self.missing_audio,
+            audio_min_seconds=self.audio_min_seconds,
+            audio_max_seconds=self.audio_max_seconds,
         )
 
     def _generate(self, examples: list[Example], gen_kwargs: dict[str, Any]) -> list[str]:
@@ -424,7 +464,8 @@ class AvemAV(lmms):
         kwargs = dict(gen_kwargs)
         until = kwargs.pop("until", None)
         until = [until] if isinstance(until, str) else list(until or [])
-        temperature = float(kwargs.pop("temperature", 0) or 0)
+        temperature = _sampling_temperature(kwargs)
+        kwargs.pop("temperature", None)
         top_p = kwargs.pop("top_p", None)
         generate_kwargs: dict[str, Any] = {
             "max_new_tokens": int(kwargs.pop("max_new_tokens", self.max_new_tokens)),
@@ -437,13 +478,18 @@ class AvemAV(lmms):
             generate_kwargs["temperature"] = temperature
             if top_p is not None:
                 generate_kwargs["top_p"] = float(top_p)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
+            if temperature > 0:  # a seed of its own per batch: see ``seed`` above
+                torch.manual_seed(batch_seed(self.sample_seed, [str(ex.id) for ex in examples]))
             output = self.model.generate(**inputs, **generate_kwargs)
         if isinstance(output, tuple):
             output = output[0]
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         texts = self.adapter.decode(self.processor, new_tokens)
         return [_cut(text, until) for text in texts]
+
+    def _rng_devices(self) -> list[Any]:
+        return [self.device] if getattr(self.device, "type", "cpu") == "cuda" else []
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -484,6 +530,26 @@ def _batch_size(value: int | str) -> int:
         logger.info("avem_av: batch_size=%s has no automatic search; using %s", value, n or 1)
         return max(1, int(n or 1))
     return max(1, int(text))
+
+
+def _optional_seconds(value: float | str | None, name: str) -> float | None:
+    if value is None or str(value).strip().lower() in ("", "none", "off"):
+        return None
+    seconds = float(value)
+    if seconds <= 0:
+        raise ValueError(f"avem_av: {name}={value!r} must be > 0 (or none)")
+    return seconds
+
+
+def _sampling_temperature(gen_kwargs: dict[str, Any]) -> float:
+    """The temperature a request samples at (0: greedy, the tasks' default)."""
+    return float(gen_kwargs.get("temperature", 0) or 0)
+
+
+def batch_seed(base: int, ids: list[str]) -> int:
+    """The sampling seed of one batch: a hash of the base seed and its requests' ids."""
+    blob = json.dumps([int(base), list(ids)]).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") & (2**63 - 1)
 
 
 def _cut(text: str, until: list[str]) -> str:
