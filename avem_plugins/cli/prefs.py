@@ -8,19 +8,12 @@ from typing import Annotated
 
 import typer
 
+from avem_plugins.cli.options import MediaRoot
+
 prefs_app = typer.Typer(
     help="Preference data for AVEm-DPO: build with an LLM, validate, spot-check, import, export.",
     no_args_is_help=True,
 )
-
-MediaRoot = Annotated[
-    Path | None,
-    typer.Option(
-        "--media-root",
-        help="Folder that relative media paths resolve against (and may not leave). "
-        "Default: the file's folder.",
-    ),
-]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from avem_plugins.cli.options import MediaRoot
 
 if TYPE_CHECKING:
     from avem_plugins.prefs.sources import SourceTable
@@ -38,14 +41,6 @@ PerLabel = Annotated[
     ),
 ]  # fmt: skip
 Seed = Annotated[int, typer.Option("--seed", help="Seeds the sample and the mismatch draws.")]
-MediaRoot = Annotated[
-    Path | None,
-    typer.Option(
-        "--media-root",
-        help="Paths in the table are relative to this folder; give `prefs build` the same. "
-        "Default: the dataset root.",
-    ),
-]
 AllowMissing = Annotated[
     bool,
     typer.Option(
@@ -55,19 +50,26 @@ AllowMissing = Annotated[
 Force = Annotated[bool, typer.Option("--force", help="Overwrite --out.")]
 
 
-def _write(
-    table: SourceTable,
+def _write_table(
+    reader: Callable[..., SourceTable],
     root: Path,
     out: Path,
     *,
-    media_root: Path | None,
     per_label: int | None,
     seed: int,
+    media_root: Path | None,
     allow_missing: bool,
     force: bool,
+    **reader_args: Path | None,
 ) -> None:
+    """Read a source with ``reader`` and write its clips table; what every command does."""
     from avem_plugins.prefs.sources import SourceError, sample_per_label, write_clip_table
 
+    try:
+        table = reader(root, **reader_args)
+    except SourceError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
     if table.missing:
         shown = ", ".join(table.missing[:5]) + (" ..." if len(table.missing) > 5 else "")
         message = f"{len(table.missing)} labelled clips have no media file under {root}: {shown}"
@@ -104,16 +106,6 @@ def _write(
     typer.echo(f"next: avem prefs build {out} --media-root {media} --out prefs.jsonl ...")
 
 
-def _run(reader, root: Path, **kwargs) -> SourceTable:
-    from avem_plugins.prefs.sources import SourceError
-
-    try:
-        return reader(root, **kwargs)
-    except SourceError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
-
-
 @sources_app.command("mafw")
 def mafw(
     root: Annotated[Path, typer.Argument(help="The MAFW folder (clips found by name inside).")],
@@ -139,24 +131,11 @@ def mafw(
     """MAFW single-label clips (11 classes) -> a clips table with label-drawn mismatches."""
     from avem_plugins.prefs.sources import mafw_clips
 
-    table = _run(
-        mafw_clips,
-        root,
-        labels=labels,
-        descriptions=descriptions,
-        captions=captions,
-        audio_root=audio_root,
-    )
-    _write(
-        table,
-        root,
-        out,
-        media_root=media_root,
-        per_label=per_label,
-        seed=seed,
-        allow_missing=allow_missing,
-        force=force,
-    )
+    _write_table(
+        mafw_clips, root, out, labels=labels, descriptions=descriptions, captions=captions,
+        audio_root=audio_root, per_label=per_label, seed=seed, media_root=media_root,
+        allow_missing=allow_missing, force=force,
+    )  # fmt: skip
 
 
 @sources_app.command("mer2025")
@@ -182,24 +161,11 @@ def mer2025(
     """MER2025 track-1 labelled clips (6 classes) -> a clips table with label-drawn mismatches."""
     from avem_plugins.prefs.sources import mer2025_clips
 
-    table = _run(
-        mer2025_clips,
-        root,
-        labels=labels,
-        subtitles=subtitles,
-        captions=captions,
-        audio_root=audio_root,
-    )
-    _write(
-        table,
-        root,
-        out,
-        media_root=media_root,
-        per_label=per_label,
-        seed=seed,
-        allow_missing=allow_missing,
-        force=force,
-    )
+    _write_table(
+        mer2025_clips, root, out, labels=labels, subtitles=subtitles, captions=captions,
+        audio_root=audio_root, per_label=per_label, seed=seed, media_root=media_root,
+        allow_missing=allow_missing, force=force,
+    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -63,7 +63,14 @@ from avem_plugins.prefs.llm_client import (
     TransientLLMError,
     Usage,
 )
-from avem_plugins.prefs.schema import PreferenceDataError, normalize_row
+from avem_plugins.prefs.schema import (
+    OutsideMediaRootError,
+    PreferenceDataError,
+    normalize_row,
+    parse_jsonl,
+    relative_to_root,
+    under_root,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,23 +129,34 @@ class GenerationRejected(ValueError):
 
 @dataclass(frozen=True)
 class Clip:
-    """One labelled clip of the input table (``rel`` paths are relative to the media root)."""
+    """One labelled clip: a row of the clips table, as the MAFW/MER2025 readers
+    (:mod:`avem_plugins.prefs.sources`) write it and :func:`read_clips` reads it.
+
+    ``video`` is the clip file (the table's ``path`` column), ``audio`` a separate audio file.
+    ``video_l``/``audio_l`` are a mismatched clip named by the table itself; it wins over a
+    drawn one. ``root`` is the media root of a table's clips (``rel`` and the rows written are
+    relative to it) and ``line`` the clip's line in the table.
+    """
 
     id: str
-    rel: str
-    path: Path
+    video: Path
     emotion: str
-    line: int
-    audio_rel: str | None = None
+    audio: Path | None = None
     visual_caption: str = ""
     audio_caption: str = ""
     visual_cue: str = ""
     audio_cue: str = ""
     notes: str = ""
-    #: A mismatched clip named by the table itself (``video_l``/``audio_l`` columns, as the
-    #: MAFW/MER2025 readers write them); it wins over a drawn one.
-    video_l_rel: str | None = None
-    audio_l_rel: str | None = None
+    video_l: Path | None = None
+    audio_l: Path | None = None
+    line: int | None = None
+    root: Path | None = None
+
+    @property
+    def described(self) -> bool:
+        """Whether the clip has any caption, cue or notes to ask about (else the build
+        rejects it as ``input``)."""
+        return self.describes("audiovisual")
 
     def describes(self, modality: str) -> bool:
         """Whether the table describes the cues this modality's question needs."""
@@ -150,16 +168,37 @@ class Clip:
             return audio or (not visual and bool(self.notes))
         return visual or audio or bool(self.notes)
 
+    def relative(self, path: Path | None) -> str | None:
+        """``path`` relative to the clip's media root, as preference rows store it."""
+        if path is None:
+            return None
+        if self.root is None:
+            raise ValueError(f"clip {self.id!r} has no media root to write paths against")
+        return relative_to_root(path, self.root)
 
-def _relative(value: str, root: Path, where: str, column: str) -> tuple[str, Path]:
-    path = Path(value).expanduser()
-    resolved = (path if path.is_absolute() else root / path).resolve()
-    if not resolved.is_relative_to(root):
+    @property
+    def rel(self) -> str:
+        """The clip file relative to the media root."""
+        rel = self.relative(self.video)
+        assert rel is not None
+        return rel
+
+    @property
+    def audio_rel(self) -> str | None:
+        return self.relative(self.audio)
+
+
+def _table_path(row: Mapping[str, str], column: str, root: Path, where: str) -> Path | None:
+    """A path column of the clips table under the media root (``None`` when empty)."""
+    if not row.get(column):
+        return None
+    try:
+        return under_root(row[column], root)
+    except OutsideMediaRootError as e:
         raise PrefsBuildError(
-            f"{where}, column {column!r}: {value!r} resolves to {resolved}, outside the media root "
-            f"{root}; pass --media-root with a folder that contains every clip"
-        )
-    return PurePosixPath(*resolved.relative_to(root).parts).as_posix(), resolved
+            f"{where}, column {column!r}: {e}; pass --media-root with a folder that contains "
+            "every clip"
+        ) from None
 
 
 def read_clips(csv_path: str | Path, media_root: str | Path | None = None) -> list[Clip]:
@@ -195,35 +234,30 @@ def read_clips(csv_path: str | Path, media_root: str | Path | None = None) -> li
         for column in REQUIRED_COLUMNS:
             if not row.get(column):
                 raise PrefsBuildError(f"{where}: column {column!r} is empty")
-        rel, path = _relative(row["path"], root, where, "path")
-        audio_rel = _relative(row["audio"], root, where, "audio")[0] if row.get("audio") else None
-        clip_id = row.get("id") or PurePosixPath(rel).with_suffix("").as_posix()
-        if clip_id in seen:
-            raise PrefsBuildError(
-                f"{where}: duplicate clip id {clip_id!r} (also line {seen[clip_id]}); ids must be unique"
-            )
-        seen[clip_id] = i
-        clips.append(
-            Clip(
-                id=clip_id,
-                rel=rel,
-                path=path,
-                emotion=row["emotion"].lower(),
-                line=i,
-                audio_rel=audio_rel,
-                visual_caption=row.get("visual_caption", ""),
-                audio_caption=row.get("audio_caption", ""),
-                visual_cue=row.get("visual_cue", ""),
-                audio_cue=row.get("audio_cue", ""),
-                notes=row.get("notes", "") or row.get("cue_notes", ""),
-                video_l_rel=_relative(row["video_l"], root, where, "video_l")[0]
-                if row.get("video_l")
-                else None,
-                audio_l_rel=_relative(row["audio_l"], root, where, "audio_l")[0]
-                if row.get("audio_l")
-                else None,
-            )
+        video = _table_path(row, "path", root, where)
+        assert video is not None
+        clip = Clip(
+            id=row.get("id")
+            or PurePosixPath(*video.relative_to(root).parts).with_suffix("").as_posix(),
+            video=video,
+            emotion=row["emotion"].lower(),
+            audio=_table_path(row, "audio", root, where),
+            visual_caption=row.get("visual_caption", ""),
+            audio_caption=row.get("audio_caption", ""),
+            visual_cue=row.get("visual_cue", ""),
+            audio_cue=row.get("audio_cue", ""),
+            notes=row.get("notes", "") or row.get("cue_notes", ""),
+            video_l=_table_path(row, "video_l", root, where),
+            audio_l=_table_path(row, "audio_l", root, where),
+            line=i,
+            root=root,
         )
+        if clip.id in seen:
+            raise PrefsBuildError(
+                f"{where}: duplicate clip id {clip.id!r} (also line {seen[clip.id]}); ids must be unique"
+            )
+        seen[clip.id] = i
+        clips.append(clip)
     if not clips:
         raise PrefsBuildError(f"{csv_path}: no clips")
     return clips
@@ -331,7 +365,7 @@ def plan_jobs(
     bad = [m for m in modalities if m not in MODALITIES]
     if bad or not modalities:
         raise PrefsBuildError(f"--modalities {list(modalities)}: choose from {list(MODALITIES)}")
-    existing = sorted((c for c in clips if c.path.is_file()), key=lambda c: c.id)
+    existing = sorted((c for c in clips if c.video.is_file()), key=lambda c: c.id)
     others_of: dict[str, list[Clip]] = {}  # emotion -> existing clips of other emotions
     jobs: list[Job] = []
     for i, clip in enumerate(clips):
@@ -405,18 +439,19 @@ def parse_generation(text: str) -> dict[str, str]:
 def make_row(job: Job, fields: Mapping[str, str]) -> dict[str, Any]:
     """The output row (SPEC §3.3 schema) for a job and its generated fields."""
     row: dict[str, Any] = {"id": job.id, **{f: fields[f] for f in GENERATED_FIELDS}}
-    row["video"] = job.clip.rel
-    if job.clip.audio_rel:
-        row["audio"] = job.clip.audio_rel
-    if job.clip.video_l_rel or job.clip.audio_l_rel:  # the table chose the mismatch
-        if job.clip.video_l_rel:
-            row["video_l"] = job.clip.video_l_rel
-        if job.clip.audio_l_rel:
-            row["audio_l"] = job.clip.audio_l_rel
-    elif job.mismatch is not None:
-        row["video_l"] = job.mismatch.rel
-        if job.mismatch.audio_rel:
-            row["audio_l"] = job.mismatch.audio_rel
+    clip, other = job.clip, job.mismatch
+    row["video"] = clip.rel
+    if clip.audio is not None:
+        row["audio"] = clip.audio_rel
+    if clip.video_l is not None or clip.audio_l is not None:  # the table chose the mismatch
+        if clip.video_l is not None:
+            row["video_l"] = clip.relative(clip.video_l)
+        if clip.audio_l is not None:
+            row["audio_l"] = clip.relative(clip.audio_l)
+    elif other is not None:
+        row["video_l"] = other.rel
+        if other.audio is not None:
+            row["audio_l"] = other.audio_rel
     row["modality"] = job.modality
     row["emotion"] = job.clip.emotion
     return row
@@ -424,9 +459,9 @@ def make_row(job: Job, fields: Mapping[str, str]) -> dict[str, Any]:
 
 def check_input(job: Job) -> None:
     """Raise :class:`GenerationRejected` (kind ``input``) when a job cannot be generated."""
-    if not job.clip.path.is_file():
+    if not job.clip.video.is_file():
         raise GenerationRejected(
-            f"clip not found: {job.clip.path} (clips table line {job.clip.line})", "input"
+            f"clip not found: {job.clip.video} (clips table line {job.clip.line})", "input"
         )
     if job.modality is None:
         raise GenerationRejected(
@@ -444,38 +479,32 @@ def _read_jsonl_ids(path: Path, *, repair_torn: bool, strict: bool) -> list[dict
     if not path.exists():
         return []
     data = path.read_bytes()
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline
+    tail = data[data.rfind(b"\n") + 1 :]  # b"" when the file ends with a newline
+    located = parse_jsonl(data, str(path))
+    last = located.pop() if tail.strip() else None
     rows: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError("not an object with an 'id'")
-        except (UnicodeDecodeError, ValueError) as e:
+    for raw in located:
+        problem = raw.problem.message if raw.problem else None
+        if raw.row is not None and "id" not in raw.row:
+            problem = f"{raw.where}: not an object with an 'id'"
+        if problem is not None:
             if strict:
                 raise PrefsBuildError(
-                    f"{path} line {n}: {e}; this file was not written by `avem prefs build` or "
-                    "was edited: fix or remove the line, or pick another --out (it is never overwritten)"
-                ) from e
-            logger.warning("%s line %d: unreadable (%s); ignored", path, n, e)
+                    f"{problem}; this file was not written by `avem prefs build` or was edited: "
+                    "fix or remove the line, or pick another --out (it is never overwritten)"
+                )
+            logger.warning("%s; ignored", problem)
             continue
-        rows.append(row)
-    if tail.strip():
-        try:
-            row = json.loads(tail.decode("utf-8"))
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError("not an object with an 'id'")
-            rows.append(row)
+        assert raw.row is not None
+        rows.append(raw.row)
+    if last is not None:
+        if last.row is not None and "id" in last.row:
+            rows.append(last.row)
             with open(path, "ab") as handle:  # complete row lacking only its newline
                 handle.write(b"\n")
-        except (UnicodeDecodeError, ValueError):
-            if not repair_torn:
-                raise PrefsBuildError(
-                    f"{path}: the last line is incomplete; remove it and rerun"
-                ) from None
+        elif not repair_torn:
+            raise PrefsBuildError(f"{path}: the last line is incomplete; remove it and rerun")
+        else:
             torn = path.with_name(path.name + ".torn")
             with open(torn, "ab") as handle:
                 handle.write(tail + b"\n")

@@ -36,10 +36,16 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from avem_plugins.prefs.schema import MEDIA_FIELDS, PreferenceSample, load_preferences, to_dataset
+from avem_plugins.prefs.schema import (
+    MEDIA_FIELDS,
+    PreferenceSample,
+    load_preferences,
+    relative_to_root,
+    to_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +67,10 @@ def schema_row(sample: PreferenceSample, media_root: Path) -> dict[str, Any]:
                            "rejected": sample.rejected}  # fmt: skip
     if sample.rejected_2 is not None:
         row["rejected_2"] = sample.rejected_2
-    root = media_root.resolve()
     for name in MEDIA_FIELDS:
         value = getattr(sample, name)
         if value is not None:
-            row[name] = PurePosixPath(*Path(value).relative_to(root).parts).as_posix()
+            row[name] = relative_to_root(value, media_root)
     row["modality"] = sample.modality
     if sample.emotion is not None:
         row["emotion"] = sample.emotion

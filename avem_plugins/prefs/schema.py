@@ -21,16 +21,28 @@ A preference file is JSONL (one object per line) or a JSON list of objects with 
 The authors' DPO file loads as is. Relative media paths resolve against a media root
 (default: the file's folder) and may not escape it, neither with ``../``, nor as an absolute
 path outside it, nor through a symlink. Every error names the file, the row and the field.
+
+**One row-check engine.** :func:`check_row` runs every check on one row and returns its
+:class:`Issue` list (each with a severity ``level``, a stable ``code``, the field and a message
+naming file, row and field) and the values it read. The loader (:func:`normalize_row`) raises
+:class:`PreferenceDataError` with the first error issue; ``avem prefs validate``
+(:mod:`avem_plugins.prefs.validate`) reports all of them, plus the file-level checks. So a
+file that validates loads, and what validate calls an error the loader refuses with the
+same message. :func:`read_file` is the one reader of preference files (JSONL or a JSON
+list): it locates every row (``<file> line N`` / ``<file> item N``) and turns what cannot be
+read into an issue. :func:`under_root` is the one media-root rule, used wherever a media path
+is checked or written relative to a root.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.modality import MODALITY_ALIASES, infer_modality, strip_media_markers
@@ -42,14 +54,67 @@ logger = logging.getLogger(__name__)
 
 #: Fields of a preference row that hold media paths.
 MEDIA_FIELDS: tuple[str, ...] = ("video", "audio", "video_l", "audio_l")
+#: Text fields; the first three are required.
+TEXT_FIELDS: tuple[str, ...] = ("prompt", "chosen", "rejected", "rejected_2")
+REQUIRED_TEXT: tuple[str, ...] = TEXT_FIELDS[:3]
 #: Fields this schema reads; anything else in a row is reported once and ignored.
-KNOWN_FIELDS: frozenset[str] = frozenset(
-    {"id", "prompt", "chosen", "rejected", "rejected_2", "modality", "emotion", *MEDIA_FIELDS}
-)
+KNOWN_FIELDS: frozenset[str] = frozenset({*TEXT_FIELDS, "id", "modality", "emotion", *MEDIA_FIELDS})
+#: Issue severities, most severe first.
+LEVELS: tuple[str, ...] = ("error", "warning", "info")
+
+_ROOT_HINT = "set media_root (--media-root; --media_root when training)"
 
 
 class PreferenceDataError(ValueError):
     """A preference row is malformed; the message names the file, row and field."""
+
+
+class OutsideMediaRootError(ValueError):
+    """A media path resolves outside its media root (``..``, an absolute path elsewhere, or a
+    symlink leading out)."""
+
+
+# -- the media root -------------------------------------------------------------------------
+
+
+def under_root(value: str | os.PathLike[str], root: Path) -> Path:
+    """``value`` resolved (symlinks followed) against ``root`` when relative; it must stay
+    inside the root, else :class:`OutsideMediaRootError`. The one media-root rule."""
+    root = root.resolve()
+    path = Path(value).expanduser()
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not resolved.is_relative_to(root):
+        raise OutsideMediaRootError(
+            f"{os.fspath(value)!r} resolves to {resolved}, outside the media root {root}"
+        )
+    return resolved
+
+
+def relative_to_root(value: str | os.PathLike[str], root: Path) -> str:
+    """:func:`under_root` as the POSIX path relative to the root that files store."""
+    return PurePosixPath(*under_root(value, root).relative_to(root.resolve()).parts).as_posix()
+
+
+# -- issues and rows ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding: ``level`` (its severity, one of :data:`LEVELS`), a stable ``code``, the
+    message (naming file, row and field) and the field it is about."""
+
+    level: str
+    code: str
+    message: str
+    field: str | None = None
+
+
+def _error(code: str, message: str, field: str | None = None) -> Issue:
+    return Issue("error", code, message, field)
+
+
+def _warning(code: str, message: str, field: str | None = None) -> Issue:
+    return Issue("warning", code, message, field)
 
 
 @dataclass(frozen=True)
@@ -78,47 +143,310 @@ class PreferenceSample:
 COLUMNS: tuple[str, ...] = tuple(PreferenceSample.__dataclass_fields__)
 
 
-def read_rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """Raw rows of a JSONL file or JSON list, each with a ``"<file> line N"`` location."""
+# -- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One row of a preference file as read: where it is, and its object or why not."""
+
+    where: str
+    line: int | None
+    row: dict[str, Any] | None = None
+    problem: Issue | None = None
+
+
+def _not_utf8(where: str, data: bytes, e: UnicodeDecodeError) -> Issue:
+    column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+    return _error(
+        "encoding",
+        f"{where}: not UTF-8 (byte 0x{data[e.start]:02x} at column {column}); save the file as "
+        "UTF-8 (`avem prefs validate` lists every such line)",
+    )
+
+
+def _located(where: str, line: int, obj: Any) -> RawRow:
+    if not isinstance(obj, dict):
+        return RawRow(where, line, problem=_error(
+            "not_object", f"{where}: expected a JSON object, got {type(obj).__name__}"
+        ))  # fmt: skip
+    return RawRow(where, line, obj)
+
+
+def parse_jsonl(data: bytes, name: str) -> list[RawRow]:
+    """The non-blank lines of JSONL ``data`` as rows of ``name``, each read on its own."""
+    rows: list[RawRow] = []
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        where = f"{name} line {n}"
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            rows.append(RawRow(where, n, problem=_not_utf8(where, raw, e)))
+        except json.JSONDecodeError as e:
+            rows.append(RawRow(where, n, problem=_error("json",
+                f"{where}: malformed JSON ({e.msg} at column {e.colno}); each line must be one "
+                "JSON object (JSONL), or the whole file one JSON list",
+            )))  # fmt: skip
+        else:
+            rows.append(_located(where, n, obj))
+    return rows
+
+
+def _parse_json_list(data: bytes, name: str) -> list[RawRow]:
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return [
+            RawRow(f"{name} line {line}", line, problem=_not_utf8(f"{name} line {line}", data, e))
+        ]
+    except json.JSONDecodeError as e:
+        where = f"{name} line {e.lineno}"
+        return [RawRow(where, e.lineno, problem=_error("json",
+            f"{where}: malformed JSON ({e.msg} at column {e.colno}); the file starts with '[' "
+            "so it is read as one JSON list",
+        ))]  # fmt: skip
+    return [_located(f"{name} item {i}", i, obj) for i, obj in enumerate(items, start=1)]
+
+
+def read_file(path: str | Path) -> list[RawRow]:
+    """The rows of a preference file (JSONL, or a JSON list when it starts with ``[``);
+    what cannot be read is a row's ``problem``, so one bad line hides no other."""
     path = Path(path)
     if not path.is_file():
-        raise PreferenceDataError(f"preference file not found: {path}")
+        return [
+            RawRow(str(path), None, problem=_error("no_file", f"{path}: preference file not found"))
+        ]
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:  # name the line, as for every other row error
-        line_no = data[: e.start].count(b"\n") + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise PreferenceDataError(
-            f"{path} line {line_no}: not UTF-8 (byte 0x{data[e.start]:02x} at column {column}); "
-            "save the file as UTF-8 (`avem prefs validate` lists every such line)"
-        ) from None
-    stripped = text.lstrip()
-    rows: list[tuple[str, dict[str, Any]]] = []
-    if stripped.startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PreferenceDataError(f"{path}: not valid JSON ({e})") from e
-        for i, item in enumerate(items, start=1):
-            rows.append((f"{path} item {i}", item))
+    if data.startswith(b"\xef\xbb\xbf"):
+        where = f"{path} line 1"
+        return [RawRow(where, 1, problem=_error(
+            "bom", f"{where}: starts with a UTF-8 byte-order mark; save the file as UTF-8 without it"
+        ))]  # fmt: skip
+    if data.lstrip().startswith(b"["):
+        rows = _parse_json_list(data, str(path))
     else:
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((f"{path} line {n}", json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise PreferenceDataError(
-                    f"{path} line {n}: not valid JSON ({e.msg}); a preference file is JSONL "
-                    "(one object per line) or a JSON list"
-                ) from e
-    for where, row in rows:
-        if not isinstance(row, Mapping):
-            raise PreferenceDataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    if not rows:
-        raise PreferenceDataError(f"{path}: no preference rows")
-    return rows
+        rows = parse_jsonl(data, str(path))
+    return rows or [RawRow(str(path), None, problem=_error("empty", f"{path}: no preference rows"))]
+
+
+def read_rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """Raw rows of a preference file, each with its location; raises
+    :class:`PreferenceDataError` for the first row that cannot be read."""
+    rows = read_file(path)
+    for raw in rows:
+        if raw.problem is not None:
+            raise PreferenceDataError(raw.problem.message)
+    return [(raw.where, raw.row) for raw in rows if raw.row is not None]
+
+
+# -- the row-check engine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """What :func:`check_row` found in one row: its issues in check order and the values read
+    (``id`` is the row's own, ``None`` when it has none); ``sample`` when it has no error."""
+
+    issues: list[Issue]
+    media: dict[str, str | None]
+    id: str | None
+    modality: str | None
+    modality_inferred: bool | None
+    emotion: str | None
+    sample: PreferenceSample | None
+
+    @property
+    def first_error(self) -> Issue | None:
+        return next((i for i in self.issues if i.level == "error"), None)
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether two answers are the same text, ignoring case and spacing."""
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def _text(row: Mapping[str, Any], name: str, where: str, issues: list[Issue]) -> str | None:
+    """A text field's value, or ``None`` (with an issue when that is wrong)."""
+    value = row.get(name)
+    if isinstance(value, str) and value.strip():
+        return value
+    if value is None or isinstance(value, str):
+        if name in REQUIRED_TEXT:
+            code = "missing_field" if value is None else "empty_field"
+            issues.append(_error(code, f"{where}: field {name!r} is missing or empty", name))
+        elif value is not None:
+            issues.append(_warning("empty_field",
+                f"{where}: field {name!r} is empty; the row trains with one negative", name,
+            ))  # fmt: skip
+        return None
+    hint = (
+        " (conversational message lists are not supported: give plain text)"
+        if isinstance(value, list)
+        else ""
+    )
+    issues.append(_error("type",
+        f"{where}, field {name!r}: expected a string, got {type(value).__name__}{hint}", name,
+    ))  # fmt: skip
+    return None
+
+
+def _media(
+    value: Any, name: str, where: str, root: Path | None, check_exists: bool, issues: list[Issue]
+) -> str | None:
+    """A media field resolved under ``root`` (``None`` when absent or wrong)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        issues.append(_error("type",
+            f"{where}, field {name!r}: expected a path string, got {type(value).__name__}", name,
+        ))  # fmt: skip
+        return None
+    if root is None:
+        resolved = Path(value.strip()).expanduser()
+        if not resolved.is_absolute():
+            issues.append(_error("no_media_root",
+                f"{where}, field {name!r}: relative path {value!r} needs a media root; {_ROOT_HINT}",
+                name,
+            ))  # fmt: skip
+            return None
+        resolved = resolved.resolve()
+    else:
+        try:
+            resolved = under_root(value.strip(), root)
+        except OutsideMediaRootError as e:
+            issues.append(_error("escapes_root",
+                f"{where}, field {name!r}: {e}; keep media under the root (no '..', absolute "
+                f"paths or symlinks leading out) or {_ROOT_HINT} to a folder containing them",
+                name,
+            ))  # fmt: skip
+            return None
+    if check_exists and not resolved.is_file():
+        shown_root = root.resolve() if root is not None else None
+        issues.append(_error("missing_media",
+            f"{where}, field {name!r}: media file not found: {resolved} (media root: "
+            f"{shown_root}); fix the path or {_ROOT_HINT}", name,
+        ))  # fmt: skip
+    return str(resolved)
+
+
+def _texts(row: Mapping[str, Any], where: str, issues: list[Issue]) -> list[str | None]:
+    """``prompt`` (markers stripped), ``chosen``, ``rejected``, ``rejected_2`` of a row."""
+    prompt, chosen, rejected, rejected_2 = (_text(row, n, where, issues) for n in TEXT_FIELDS)
+    if prompt is not None:
+        prompt = strip_media_markers(prompt) or None
+        if prompt is None:
+            issues.append(_error("markers_only",
+                f"{where}: field 'prompt' has no text besides media markers", "prompt",
+            ))  # fmt: skip
+    for name in ("emotion", "modality", "id"):
+        value = row.get(name)
+        if isinstance(value, str) and not value.strip():
+            issues.append(_warning("empty_field",
+                f"{where}: field {name!r} is empty (treated as absent)", name,
+            ))  # fmt: skip
+    for name, negative in (("rejected", rejected), ("rejected_2", rejected_2)):
+        if chosen is not None and negative is not None and same_text(negative, chosen):
+            issues.append(_error("negative_equals_chosen",
+                f"{where}, field {name!r}: identical to 'chosen' (ignoring case and spacing), so "
+                "it carries no preference; fix or drop the row", name,
+            ))  # fmt: skip
+    if rejected is not None and rejected_2 is not None and same_text(rejected, rejected_2):
+        issues.append(_warning("negatives_equal",
+            f"{where}: 'rejected' and 'rejected_2' are the same text (the two negatives should "
+            "differ)", "rejected_2",
+        ))  # fmt: skip
+    extra = sorted(set(row) - KNOWN_FIELDS)
+    if extra:  # a warning: a misspelt optional field (``rejected2``) would be dropped silently
+        issues.append(_warning("unknown_field",
+            f"{where}: fields {extra} are not part of the schema and are ignored (misspelt? the "
+            f"schema's fields are {sorted(KNOWN_FIELDS)})", ",".join(extra),
+        ))  # fmt: skip
+    return [prompt, chosen, rejected, rejected_2]
+
+
+def _all_media(
+    row: Mapping[str, Any], where: str, root: Path | None, check_exists: bool, issues: list[Issue]
+) -> dict[str, str | None]:
+    media = {f: _media(row.get(f), f, where, root, check_exists, issues) for f in MEDIA_FIELDS}
+    wrong = any(i.field in ("video", "audio") for i in issues)
+    if media["video"] is None and media["audio"] is None and not wrong:
+        issues.append(_error("no_media", f"{where}: needs 'video' or 'audio' (both are missing)"))
+    for own, other in (("video", "video_l"), ("audio", "audio_l")):
+        if media[other] is not None and media[other] == media[own]:
+            issues.append(_warning("mismatch_own_media",
+                f"{where}: {other!r} is the row's own {own}; PMP cannot use it (falls back)", other,
+            ))  # fmt: skip
+    return media
+
+
+def _modality(
+    raw: Any, prompt: str | None, where: str, issues: list[Issue]
+) -> tuple[str | None, bool | None]:
+    """``(modality, inferred)``: the row's own, or inferred from the prompt."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if prompt is None:
+            return None, None
+        modality = infer_modality(prompt)
+        issues.append(Issue("info", "modality_inferred",
+            f"{where}: no 'modality'; inferred {modality!r} from the prompt", "modality",
+        ))  # fmt: skip
+        return modality, True
+    key = str(raw).strip().lower()
+    if key in MODALITY_ALIASES:
+        return MODALITY_ALIASES[key], False
+    issues.append(_error("bad_modality",
+        f"{where}, field 'modality': {raw!r} is not one of 'audio', 'visual', 'audiovisual' (or "
+        "leave it out to infer it from the prompt)", "modality",
+    ))  # fmt: skip
+    return None, None
+
+
+def check_row(
+    row: Mapping[str, Any],
+    *,
+    where: str,
+    root: Path | None,
+    default_id: str,
+    check_exists: bool = True,
+) -> RowCheck:
+    """Every check of one raw row (SPEC §3.3), in field order: errors (the loader refuses the
+    row), warnings (it loads, probably not as meant) and the inferred modality (info)."""
+    issues: list[Issue] = []
+    prompt, chosen, rejected, rejected_2 = _texts(row, where, issues)
+    media = _all_media(row, where, root, check_exists, issues)
+    modality, inferred = _modality(row.get("modality"), prompt, where, issues)
+    emotion = row.get("emotion")
+    emotion = str(emotion).strip().lower() if emotion is not None and str(emotion).strip() else None
+    own_id = None if row.get("id") is None or str(row["id"]) == "" else str(row["id"])
+    sample = None
+    if not any(i.level == "error" for i in issues):
+        assert prompt and chosen and rejected and modality and inferred is not None
+        sample = PreferenceSample(
+            id=own_id if own_id is not None else default_id,
+            prompt=prompt,
+            chosen=chosen,
+            rejected=rejected,
+            rejected_2=rejected_2,
+            modality=modality,
+            modality_inferred=inferred,
+            emotion=emotion,
+            **media,
+        )
+    return RowCheck(issues, media, own_id, modality, inferred, emotion, sample)
+
+
+def duplicate_id(sample_id: str, where: str, first_at: dict[str, str]) -> Issue | None:
+    """The error for an id seen before (``first_at``: id -> where), else record it."""
+    if sample_id in first_at:
+        return _error("duplicate_id",
+            f"{where}, field 'id': duplicate id {sample_id!r} (first at {first_at[sample_id]}); "
+            "duplicate ids are not allowed", "id",
+        )  # fmt: skip
+    first_at[sample_id] = where
+    return None
 
 
 def resolve_media(
@@ -129,53 +457,11 @@ def resolve_media(
     Raises :class:`PreferenceDataError` for a non-string, a path escaping the root (``../``,
     an absolute path elsewhere, a symlink pointing out), or a missing file.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise PreferenceDataError(
-            f"{where}, field {field!r}: expected a path string, got {type(value).__name__}"
-        )
-    path = Path(value.strip()).expanduser()
-    if root is None:
-        if not path.is_absolute():
-            raise PreferenceDataError(
-                f"{where}, field {field!r}: relative path {value!r} needs a media root; "
-                "set media_root (--media_root)"
-            )
-        resolved = path.resolve()
-    else:
-        root = root.resolve()
-        resolved = (path if path.is_absolute() else root / path).resolve()
-        if not resolved.is_relative_to(root):
-            raise PreferenceDataError(
-                f"{where}, field {field!r}: {value!r} resolves to {resolved}, outside the media "
-                f"root {root}; keep media under the root (no '..', absolute paths or symlinks "
-                "leading out) or set media_root (--media_root) to a folder containing them"
-            )
-    if check_exists and not resolved.is_file():
-        raise PreferenceDataError(
-            f"{where}, field {field!r}: media file not found: {resolved} "
-            f"(media root: {root}); fix the path or set media_root (--media_root)"
-        )
-    return str(resolved)
-
-
-def _text(row: Mapping[str, Any], field: str, where: str, *, required: bool) -> str | None:
-    value = row.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise PreferenceDataError(f"{where}: field {field!r} is missing or empty")
-        return None
-    if not isinstance(value, str):
-        hint = (
-            " (conversational message lists are not supported: give plain text)"
-            if isinstance(value, list)
-            else ""
-        )
-        raise PreferenceDataError(
-            f"{where}, field {field!r}: expected a string, got {type(value).__name__}{hint}"
-        )
-    return value
+    issues: list[Issue] = []
+    resolved = _media(value, field, where, root, check_exists, issues)
+    if issues:
+        raise PreferenceDataError(issues[0].message)
+    return resolved
 
 
 def normalize_row(
@@ -186,54 +472,14 @@ def normalize_row(
     default_id: str,
     check_exists: bool = True,
 ) -> PreferenceSample:
-    """Validate one raw row and return the normalised :class:`PreferenceSample`."""
-    raw_prompt = _text(row, "prompt", where, required=True)
-    assert raw_prompt is not None
-    prompt = strip_media_markers(raw_prompt)
-    if not prompt:
-        raise PreferenceDataError(f"{where}: field 'prompt' has no text besides media markers")
-    chosen = _text(row, "chosen", where, required=True)
-    rejected = _text(row, "rejected", where, required=True)
-    rejected_2 = _text(row, "rejected_2", where, required=False)
-    assert chosen is not None and rejected is not None
-    for name, negative in (("rejected", rejected), ("rejected_2", rejected_2)):
-        if negative is not None and negative.strip() == chosen.strip():
-            raise PreferenceDataError(
-                f"{where}, field {name!r}: identical to 'chosen', so it carries no preference; "
-                "fix or drop the row"
-            )
-    media = {
-        f: resolve_media(row.get(f), root=root, where=where, field=f, check_exists=check_exists)
-        for f in MEDIA_FIELDS
-    }
-    if media["video"] is None and media["audio"] is None:
-        raise PreferenceDataError(f"{where}: needs 'video' or 'audio' (both are missing)")
-    raw_modality = row.get("modality")
-    if raw_modality is None or (isinstance(raw_modality, str) and not raw_modality.strip()):
-        modality, inferred = infer_modality(prompt), True
-    else:
-        key = str(raw_modality).strip().lower()
-        if key not in MODALITY_ALIASES:
-            raise PreferenceDataError(
-                f"{where}, field 'modality': {raw_modality!r} is not one of "
-                "'audio', 'visual', 'audiovisual' (or leave it out to infer it from the prompt)"
-            )
-        modality, inferred = MODALITY_ALIASES[key], False
-    emotion = row.get("emotion")
-    emotion = None if emotion is None or not str(emotion).strip() else str(emotion).strip().lower()
-    sample_id = row.get("id")
-    sample_id = default_id if sample_id is None or str(sample_id) == "" else str(sample_id)
-    return PreferenceSample(
-        id=sample_id,
-        prompt=prompt,
-        chosen=chosen,
-        rejected=rejected,
-        rejected_2=rejected_2,
-        modality=modality,
-        modality_inferred=inferred,
-        emotion=emotion,
-        **media,
-    )
+    """Validate one raw row and return the normalised :class:`PreferenceSample`; raises
+    :class:`PreferenceDataError` with the first error :func:`check_row` finds."""
+    check = check_row(row, where=where, root=root, default_id=default_id, check_exists=check_exists)
+    error = check.first_error
+    if error is not None:
+        raise PreferenceDataError(error.message)
+    assert check.sample is not None
+    return check.sample
 
 
 def normalize_rows(
@@ -252,12 +498,9 @@ def normalize_rows(
         sample = normalize_row(
             row, where=where, root=root, default_id=f"{source}:{i}", check_exists=check_exists
         )
-        if sample.id in first_at:
-            raise PreferenceDataError(
-                f"{where}, field 'id': {sample.id!r} was already used at {first_at[sample.id]}; "
-                "duplicate ids are not allowed (ids must be unique)"
-            )
-        first_at[sample.id] = where
+        duplicate = duplicate_id(sample.id, where, first_at)
+        if duplicate is not None:
+            raise PreferenceDataError(duplicate.message)
         if sample.modality_inferred:
             logger.debug("%s: modality %r inferred from the prompt", where, sample.modality)
         samples.append(sample)

@@ -2,7 +2,8 @@
 
 AVERE built its preference data from MAFW and MER2025 clips. The readers here turn each
 dataset's official label files into the clips table that :mod:`avem_plugins.prefs.build`
-reads (:data:`CLIP_TABLE_COLUMNS`), one labelled clip per row:
+reads (:data:`CLIP_TABLE_COLUMNS`), one labelled clip
+(:class:`avem_plugins.prefs.build.Clip`) per row:
 
 - :func:`mafw_clips`: MAFW's single-label annotations, ``Labels/single-set.xlsx`` (a header
   row with ``clip`` and ``single_label``; labels 1-11 = :data:`MAFW_CLASSES`, 0 = not
@@ -38,6 +39,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
+from avem_plugins.prefs.build import Clip
+from avem_plugins.prefs.schema import OutsideMediaRootError, relative_to_root
 from avem_plugins.scoring.lexicon import MER_CLASSES
 from avem_plugins.scoring.taskdata import index_files
 
@@ -78,30 +81,12 @@ class SourceError(ValueError):
 
 
 @dataclass(frozen=True)
-class LabelledClip:
-    """One labelled clip: its video, optional separate audio, label and descriptions."""
-
-    id: str
-    video: Path
-    emotion: str
-    audio: Path | None = None
-    visual_caption: str = ""
-    audio_caption: str = ""
-    notes: str = ""
-
-    @property
-    def described(self) -> bool:
-        """Whether ``prefs build`` has a caption or notes to ask about."""
-        return bool(self.visual_caption or self.audio_caption or self.notes)
-
-
-@dataclass(frozen=True)
 class SourceTable:
     """What a reader found: the clips with media, and what it had to leave out."""
 
     source: str
     label_file: Path
-    clips: list[LabelledClip]
+    clips: list[Clip]
     missing: list[str] = field(default_factory=list)  # labelled names with no video file
     unlabelled: int = 0  # rows without a single label (MAFW label 0)
 
@@ -375,12 +360,14 @@ def _build(
             continue
         extra = texts.get(key, {})
         clips.append(
-            LabelledClip(
+            Clip(
                 id=videos[key].stem,
                 video=videos[key],
                 emotion=emotion,
                 audio=audios.get(key),
-                **{c: extra.get(c, "") for c in CAPTION_COLUMNS},
+                visual_caption=extra.get("visual_caption", ""),
+                audio_caption=extra.get("audio_caption", ""),
+                notes=extra.get("notes", ""),
             )
         )
     return SourceTable(source, label_file, clips, missing, unlabelled)
@@ -478,9 +465,7 @@ def mer2025_clips(
 # --- the clips table -------------------------------------------------------------------
 
 
-def sample_per_label(
-    clips: Sequence[LabelledClip], per_label: int, *, seed: int = 0
-) -> list[LabelledClip]:
+def sample_per_label(clips: Sequence[Clip], per_label: int, *, seed: int = 0) -> list[Clip]:
     """At most ``per_label`` clips of each label, drawn with ``seed``; input order kept."""
     by_label: dict[str, list[int]] = {}
     for i, clip in enumerate(clips):
@@ -494,15 +479,15 @@ def sample_per_label(
 
 
 def assign_mismatches(
-    clips: Sequence[LabelledClip], pool: Sequence[LabelledClip], *, seed: int = 0
-) -> dict[str, LabelledClip]:
+    clips: Sequence[Clip], pool: Sequence[Clip], *, seed: int = 0
+) -> dict[str, Clip]:
     """Clip id -> a pool clip of another label: a uniformly drawn other label, then a clip
     of it, with ``random.Random(f"{seed}:{id}")``. Clips whose label is the pool's only
     one get none."""
-    by_label: dict[str, list[LabelledClip]] = {}
+    by_label: dict[str, list[Clip]] = {}
     for clip in sorted(pool, key=lambda c: c.id):
         by_label.setdefault(clip.emotion, []).append(clip)
-    out: dict[str, LabelledClip] = {}
+    out: dict[str, Clip] = {}
     for clip in clips:
         others = sorted(label for label in by_label if label != clip.emotion)
         if not others:
@@ -513,21 +498,21 @@ def assign_mismatches(
 
 
 def _relative(path: Path, media_root: Path) -> str:
-    resolved = path.resolve()
-    if not resolved.is_relative_to(media_root):
+    try:  # a clip path is relative to the working folder, not to the media root
+        return relative_to_root(path.absolute(), media_root)
+    except OutsideMediaRootError as e:
         raise SourceError(
-            f"{path} is outside the media root {media_root}; pass a --media-root that holds "
-            "every clip (and the same --media-root to `avem prefs build`)"
-        )
-    return resolved.relative_to(media_root).as_posix()
+            f"{e}; pass a --media-root that holds every clip (and the same --media-root to "
+            "`avem prefs build`)"
+        ) from None
 
 
 def write_clip_table(
-    clips: Sequence[LabelledClip],
+    clips: Sequence[Clip],
     out: str | Path,
     *,
     media_root: str | Path,
-    pool: Sequence[LabelledClip] | None = None,
+    pool: Sequence[Clip] | None = None,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -570,7 +555,6 @@ __all__ = [
     "CLIP_TABLE_COLUMNS",
     "MAFW_CLASSES",
     "MER_CLASSES",
-    "LabelledClip",
     "SourceError",
     "SourceTable",
     "assign_mismatches",

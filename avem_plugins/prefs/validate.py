@@ -16,9 +16,11 @@
 
 Fields outside the schema are warnings (a misspelt optional field would otherwise be dropped).
 
-Rows without errors are finally passed through :func:`avem_plugins.prefs.schema.normalize_row`, so a
-file that validates also loads. :func:`write_report` writes the per-row report as JSONL or
-CSV; :meth:`ValidationReport.summary` counts everything.
+The rows are read by :func:`avem_plugins.prefs.schema.read_file` and checked by
+:func:`avem_plugins.prefs.schema.check_row`, the engine the loader runs too (it raises the first
+error a row has), so a file that validates also loads; this module adds the checks across rows
+(duplicates, PMP coverage). :func:`write_report` writes the per-row report as JSONL or CSV;
+:meth:`ValidationReport.summary` counts everything.
 """
 
 from __future__ import annotations
@@ -31,51 +33,39 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avem_plugins.modality import (
-    MODALITY_ALIASES,
-    PROMPT_MODALITIES,
-    infer_modality,
-    strip_media_markers,
-    swapped_modalities,
-)
-from avem_plugins.prefs.schema import (
-    KNOWN_FIELDS,
-    MEDIA_FIELDS,
-    PreferenceDataError,
-    normalize_row,
-    resolve_media,
-)
-
-#: Issue levels, most severe first.
-LEVELS: tuple[str, ...] = ("error", "warning", "info")
-_REQUIRED_TEXT = ("prompt", "chosen", "rejected")
-_OPTIONAL_TEXT = ("rejected_2",)
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One finding: ``level`` in :data:`LEVELS`, a stable ``code``, the field, a message."""
-
-    level: str
-    code: str
-    message: str
-    field: str | None = None
+from avem_plugins.modality import PROMPT_MODALITIES, swapped_modalities
+from avem_plugins.prefs.schema import Issue, RowCheck, check_row, duplicate_id, read_file
 
 
 @dataclass
 class RowReport:
-    """The findings for one row (``line`` is the JSONL line or the JSON-list item number)."""
+    """The findings for one row (``line`` is the JSONL line or the JSON-list item number):
+    what reading it found, the engine's :class:`~avem_plugins.prefs.schema.RowCheck`, and the
+    checks across rows."""
 
     where: str
     line: int | None
-    id: str | None = None
-    modality: str | None = None
-    modality_inferred: bool | None = None
-    mismatch: str | None = None
-    emotion: str | None = None
-    issues: list[Issue] = field(default_factory=list)
-    media: dict[str, str | None] = field(default_factory=dict)
     row: dict[str, Any] | None = field(default=None, repr=False)
+    check: RowCheck | None = field(default=None, repr=False)
+    issues: list[Issue] = field(default_factory=list)
+    id: str | None = None
+    mismatch: str | None = None
+
+    @property
+    def modality(self) -> str | None:
+        return self.check.modality if self.check else None
+
+    @property
+    def modality_inferred(self) -> bool | None:
+        return self.check.modality_inferred if self.check else None
+
+    @property
+    def emotion(self) -> str | None:
+        return self.check.emotion if self.check else None
+
+    @property
+    def media(self) -> dict[str, str | None]:
+        return self.check.media if self.check else {}
 
     def add(self, level: str, code: str, message: str, field_name: str | None = None) -> None:
         self.issues.append(Issue(level, code, message, field_name))
@@ -167,237 +157,6 @@ def _text(row: Mapping[str, Any] | None, name: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-# -- reading --------------------------------------------------------------------------------
-
-
-def _decode_error(e: UnicodeDecodeError, data: bytes, offset: int = 0) -> tuple[int, str]:
-    start = offset + e.start
-    line = data[:start].count(b"\n") + 1
-    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
-    return line, f"not UTF-8: byte 0x{data[start]:02x} at column {column}; save the file as UTF-8"
-
-
-def read_located_rows(path: Path) -> list[RowReport]:
-    """One :class:`RowReport` per row, each holding its parsed ``row`` or a read error."""
-    name = str(path)
-    if not path.is_file():
-        report = RowReport(name, None)
-        report.add("error", "no_file", f"{path}: file not found")
-        return [report]
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        report = RowReport(f"{name} line 1", 1)
-        report.add(
-            "error",
-            "bom",
-            "starts with a UTF-8 byte-order mark, which the loader rejects; save without BOM",
-        )
-        return [report]
-    if data.lstrip().startswith(b"["):
-        return _read_json_list(path, data)
-    reports: list[RowReport] = []
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        report = RowReport(f"{name} line {n}", n)
-        reports.append(report)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            report.add("error", "encoding", f"{name} line {n}: {_decode_error(e, raw)[1]}")
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            report.add(
-                "error", "json",
-                f"{name} line {n}: malformed JSON ({e.msg} at column {e.colno}); each line must be one "
-                "JSON object (JSONL), or the whole file one JSON list",
-            )  # fmt: skip
-            continue
-        _set_row(report, obj)
-    if not reports:
-        report = RowReport(name, None)
-        report.add("error", "empty", f"{path}: no preference rows")
-        reports.append(report)
-    return reports
-
-
-def _read_json_list(path: Path, data: bytes) -> list[RowReport]:
-    name = str(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line, message = _decode_error(e, data)
-        report = RowReport(f"{name} line {line}", line)
-        report.add("error", "encoding", f"{name} line {line}: {message}")
-        return [report]
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as e:
-        report = RowReport(f"{name} line {e.lineno}", e.lineno)
-        report.add(
-            "error", "json",
-            f"{name} line {e.lineno}: malformed JSON ({e.msg} at column {e.colno}); the file starts "
-            "with '[' so it is read as one JSON list",
-        )  # fmt: skip
-        return [report]
-    if not isinstance(items, list):
-        report = RowReport(name, None)
-        report.add("error", "json", f"{name}: expected a JSON list of objects")
-        return [report]
-    reports = []
-    for i, obj in enumerate(items, start=1):
-        report = RowReport(f"{name} item {i}", i)
-        _set_row(report, obj)
-        reports.append(report)
-    if not reports:
-        report = RowReport(name, None)
-        report.add("error", "empty", f"{path}: no preference rows")
-        reports.append(report)
-    return reports
-
-
-def _set_row(report: RowReport, obj: Any) -> None:
-    if not isinstance(obj, dict):
-        report.add(
-            "error",
-            "not_object",
-            f"{report.where}: expected a JSON object, got {type(obj).__name__}",
-        )
-        return
-    report.row = obj
-
-
-# -- per-row checks -------------------------------------------------------------------------
-
-
-def _check_text(report: RowReport, row: Mapping[str, Any]) -> None:
-    where = report.where
-    for name in (*_REQUIRED_TEXT, *_OPTIONAL_TEXT):
-        required = name in _REQUIRED_TEXT
-        if name not in row or row[name] is None:
-            if required:
-                report.add("error", "missing_field", f"{where}: field {name!r} is missing", name)
-            continue
-        value = row[name]
-        if not isinstance(value, str):
-            report.add(
-                "error",
-                "type",
-                f"{where}: field {name!r} must be a string, got {type(value).__name__}",
-                name,
-            )
-        elif not value.strip():
-            if required:
-                report.add("error", "empty_field", f"{where}: field {name!r} is empty", name)
-            else:
-                report.add(
-                    "warning", "empty_field",
-                    f"{where}: field {name!r} is empty; the row trains with one negative", name,
-                )  # fmt: skip
-    prompt = _text(row, "prompt")
-    if prompt is not None and not strip_media_markers(prompt):
-        report.add(
-            "error",
-            "markers_only",
-            f"{where}: field 'prompt' has no text besides media markers",
-            "prompt",
-        )
-    for name in ("emotion", "modality", "id"):
-        if name in row and isinstance(row[name], str) and not row[name].strip():
-            report.add(
-                "warning",
-                "empty_field",
-                f"{where}: field {name!r} is empty (treated as absent)",
-                name,
-            )
-    chosen = _text(row, "chosen")
-    if chosen is not None:
-        for name in ("rejected", "rejected_2"):
-            negative = _text(row, name)
-            if negative is not None and _norm(negative) == _norm(chosen):
-                report.add(
-                    "error", "negative_equals_chosen",
-                    f"{where}: {name!r} is the same text as 'chosen' (no preference to learn)", name,
-                )  # fmt: skip
-    rejected, rejected_2 = _text(row, "rejected"), _text(row, "rejected_2")
-    if rejected and rejected_2 and _norm(rejected) == _norm(rejected_2):
-        report.add(
-            "warning", "negatives_equal",
-            f"{where}: 'rejected' and 'rejected_2' are the same text (the two negatives should differ)",
-            "rejected_2",
-        )  # fmt: skip
-    extra = sorted(set(row) - KNOWN_FIELDS)
-    if extra:  # a warning: a misspelt optional field (``rejected2``) would be dropped silently
-        report.add(
-            "warning", "unknown_field",
-            f"{where}: fields {extra} are not part of the schema and are ignored (misspelt? the "
-            f"schema's fields are {sorted(KNOWN_FIELDS)})", ",".join(extra),
-        )  # fmt: skip
-
-
-def _check_media(report: RowReport, row: Mapping[str, Any], root: Path, check_exists: bool) -> None:
-    for name in MEDIA_FIELDS:
-        try:
-            resolved = resolve_media(
-                row.get(name), root=root, where=report.where, field=name, check_exists=False
-            )
-        except PreferenceDataError as e:
-            code = "type" if "expected a path string" in str(e) else "escapes_root"
-            report.add("error", code, str(e), name)
-            continue
-        report.media[name] = resolved
-        if resolved is not None and check_exists and not Path(resolved).is_file():
-            report.add(
-                "error", "missing_media",
-                f"{report.where}: field {name!r}: media file not found: {resolved} (media root {root}); "
-                "fix the path or pass --media-root",
-                name,
-            )  # fmt: skip
-    if (
-        report.media.get("video") is None
-        and report.media.get("audio") is None
-        and not any(i.field in ("video", "audio") for i in report.issues)
-    ):
-        report.add(
-            "error", "no_media", f"{report.where}: needs 'video' or 'audio' (both are missing)"
-        )
-    for own, other in (("video", "video_l"), ("audio", "audio_l")):
-        if report.media.get(other) and report.media.get(other) == report.media.get(own):
-            report.add(
-                "warning", "mismatch_own_media",
-                f"{report.where}: {other!r} is the row's own {own}; PMP cannot use it (falls back)", other,
-            )  # fmt: skip
-
-
-def _check_modality(report: RowReport, row: Mapping[str, Any]) -> None:
-    raw = row.get("modality")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        prompt = _text(row, "prompt")
-        if prompt is None:
-            return
-        report.modality, report.modality_inferred = infer_modality(prompt), True
-        report.add(
-            "info", "modality_inferred",
-            f"{report.where}: no 'modality'; inferred {report.modality!r} from the prompt", "modality",
-        )  # fmt: skip
-        return
-    key = str(raw).strip().lower()
-    if key not in MODALITY_ALIASES:
-        report.add(
-            "error", "bad_modality",
-            f"{report.where}: field 'modality' is {raw!r}, not one of 'audio', 'visual', 'audiovisual' "
-            "(or leave it out to infer it from the prompt)", "modality",
-        )  # fmt: skip
-        return
-    report.modality, report.modality_inferred = MODALITY_ALIASES[key], False
-
-
 def _mismatch_coverage(reports: list[RowReport]) -> None:
     usable = [r for r in reports if r.status != "error" and r.row is not None]
     # Rows with errors still lend their clip: once fixed they will, and counting them avoids
@@ -451,15 +210,9 @@ def _duplicates(reports: list[RowReport], source: str) -> None:
             continue
         if r.id is None:
             r.id = f"{source}:{i}"
-        if r.id in first_id:
-            r.add(
-                "error",
-                "duplicate_id",
-                f"{r.where}: duplicate id {r.id!r} (first at {first_id[r.id]}); ids must be unique",
-                "id",
-            )
-        else:
-            first_id[r.id] = r.where
+        duplicate = duplicate_id(r.id, r.where, first_id)
+        if duplicate is not None:
+            r.issues.append(duplicate)
         key = json.dumps(
             {k: v for k, v in r.row.items() if k != "id"} | {f"media:{k}": v for k, v in r.media.items()},
             sort_keys=True, default=str,
@@ -480,32 +233,23 @@ def validate_file(
     """Validate a preference file; media paths resolve against ``media_root`` (default: its folder)."""
     path = Path(path)
     root = (Path(media_root) if media_root is not None else path.resolve().parent).resolve()
-    reports = read_located_rows(path)
-    for r in reports:
-        if r.row is None:
-            continue
-        row = r.row
-        r.id = None if row.get("id") is None or str(row.get("id")) == "" else str(row["id"])
-        emotion = row.get("emotion")
-        r.emotion = (
-            str(emotion).strip().lower() if emotion is not None and str(emotion).strip() else None
-        )
-        _check_text(r, row)
-        _check_media(r, row, root, check_exists)
-        _check_modality(r, row)
+    reports: list[RowReport] = []
+    for i, raw in enumerate(read_file(path)):
+        report = RowReport(raw.where, raw.line, raw.row)
+        if raw.problem is not None:
+            report.issues.append(raw.problem)
+        if raw.row is not None:
+            report.check = check_row(
+                raw.row,
+                where=raw.where,
+                root=root,
+                default_id=f"{path.name}:{i}",
+                check_exists=check_exists,
+            )
+            report.issues.extend(report.check.issues)
+            report.id = report.check.id
+        reports.append(report)
     _duplicates(reports, path.name)
-    for i, r in enumerate(reports):  # what the loader itself says, so a valid file loads
-        if r.row is not None and r.status != "error":
-            try:
-                normalize_row(
-                    r.row,
-                    where=r.where,
-                    root=root,
-                    default_id=f"{path.name}:{i}",
-                    check_exists=check_exists,
-                )
-            except PreferenceDataError as e:
-                r.add("error", "schema", str(e))
     _mismatch_coverage(reports)
     return ValidationReport(path, root, reports)
 

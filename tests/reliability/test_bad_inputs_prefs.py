@@ -67,7 +67,7 @@ def test_one_validate_call_names_every_bad_row(layout):
         assert len(found) == 1, (code, line, issues)
         return found[0]
 
-    assert "not UTF-8: byte 0xe9 at column" in one("encoding", 2)
+    assert "not UTF-8 (byte 0xe9 at column" in one("encoding", 2)
     assert "malformed JSON" in one("json", 3)
     assert "field 'rejected' is missing" in one("missing_field", 4)
     extra = one("unknown_field", 5)
@@ -79,7 +79,7 @@ def test_one_validate_call_names_every_bad_row(layout):
         assert "field 'video'" in message and value in message
         assert f"outside the media root {root.resolve()}" in message
     assert "field 'video': media file not found" in one("missing_media", 10)
-    assert "field 'chosen' must be a string, got list" in one("type", 11)
+    assert "field 'chosen': expected a string, got list" in one("type", 11)
     assert "expected a JSON object, got list" in one("not_object", 12)
     # every row is accounted for: 1 ok, 1 with a warning only, 10 with errors
     assert "12 rows, 1 ok, 1 with warnings, 10 with errors" in res.output

@@ -105,7 +105,7 @@ def _load_time_cases(secret: Path) -> dict[str, tuple[list, list[str]]]:
     bad_byte = json.dumps(pref_row(1, "clips/good1.mp4", chosen="CAFE")).encode()
     return {
         "malformed_json": ([GOOD, b'{"prompt": "What emotion?", "chosen": '],
-                           ["{f} line 2: not valid JSON"]),
+                           ["{f} line 2: malformed JSON"]),
         "non_utf8": ([GOOD, bad_byte.replace(b"CAFE", b"caf\xe9")],
                      ["{f} line 2: not UTF-8 (byte 0xe9 at column"]),
         "missing_field": ([GOOD, pref_row(1, "clips/good1.mp4", rejected=None)],
@@ -113,7 +113,7 @@ def _load_time_cases(secret: Path) -> dict[str, tuple[list, list[str]]]:
         "wrong_type": ([GOOD, pref_row(1, "clips/good1.mp4", chosen=["a", "b"])],
                        ["{f} line 2, field 'chosen': expected a string, got list"]),
         "duplicate_id": ([GOOD, pref_row(0, "clips/good1.mp4", chosen="Other.")],
-                         ["{f} line 2, field 'id': 'row0' was already used at {f} line 1"]),
+                         ["{f} line 2, field 'id': duplicate id 'row0' (first at {f} line 1)"]),
         "dotdot_path": ([GOOD, pref_row(1, "../outside/secret.mp4")],
                         ["{f} line 2, field 'video': '../outside/secret.mp4' resolves to",
                          "outside the media root"]),

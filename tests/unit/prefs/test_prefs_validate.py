@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
+from avem_plugins.prefs.schema import PreferenceDataError, load_preferences, normalize_row
 from avem_plugins.prefs.validate import validate_file, write_report
 
 
@@ -84,7 +84,7 @@ def test_good_file_is_ok_and_loads(media, tmp_path):
         ({"video": "../outside.mp4"}, "escapes_root", "outside the media root", True),
         ({"video": "/etc/hostname"}, "escapes_root", "outside the media root", True),
         ({"chosen": None}, "missing_field", "field 'chosen' is missing", True),
-        ({"rejected": "  "}, "empty_field", "field 'rejected' is empty", True),
+        ({"rejected": "  "}, "empty_field", "field 'rejected' is missing or empty", True),
         ({"prompt": "<video>\n<audio>\n"}, "markers_only", "no text besides media markers", True),
         (
             {"modality": "smell"},
@@ -93,13 +93,13 @@ def test_good_file_is_ok_and_loads(media, tmp_path):
             True,
         ),
         ({"video": None}, "no_media", "needs 'video' or 'audio'", True),
-        ({"chosen": ["a", "b"]}, "type", "must be a string", True),
-        # validate's own content check: the loader accepts the row, but nothing can be learnt
+        ({"chosen": ["a", "b"]}, "type", "field 'chosen': expected a string", True),
+        # the same text up to case and spacing: nothing can be learnt, so the loader refuses it
         (
             {"rejected": "SHE IS SAD 2:  her voice is low."},
             "negative_equals_chosen",
-            "same text as 'chosen'",
-            False,
+            "field 'rejected': identical to 'chosen'",
+            True,
         ),
     ],
 )
@@ -120,6 +120,38 @@ def test_row_errors_name_line_field_and_agree_with_the_loader(
             load_preferences(path, media)
     else:
         assert len(load_preferences(path, media)) == 3
+
+
+#: Rows with several problems -> the code of the first error: what the loader must raise.
+SEVERAL_ERRORS = [
+    ({"chosen": None, "video": "../outside.mp4", "modality": "smell"}, "missing_field"),
+    ({"prompt": "<video>\n<audio>\n", "rejected": "she is SAD 1: her voice is low.",
+      "video": "clips/missing.mp4"}, "markers_only"),
+    ({"video": 3, "modality": "smell"}, "type"),
+    ({"rejected": ["a", "list"], "audio": "clips/none.wav", "video": None}, "type"),
+    ({"video": None, "modality": "smell"}, "no_media"),
+    # warnings come first here (unknown field, empty rejected_2); the first *error* is raised
+    ({"rejectd_2": "x", "rejected_2": " ", "video": "clips/nope.mp4", "modality": "?"},
+     "missing_media"),
+]  # fmt: skip
+
+
+def test_the_loader_raises_the_first_error_validate_reports(media, tmp_path):
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    rows = [good_row(i, **change) for i, (change, _) in enumerate(SEVERAL_ERRORS)]
+    report = validate_file(write_jsonl(tmp_path / "all.jsonl", rows), media)
+    for i, (row, r, (_, code)) in enumerate(zip(rows, report.rows, SEVERAL_ERRORS, strict=True)):
+        errors = [issue for issue in r.issues if issue.level == "error"]
+        assert len(errors) >= 2 and errors[0].code == code, (i, r.issues)
+        with pytest.raises(PreferenceDataError) as info:
+            normalize_row(row, where=r.where, root=media, default_id="x")
+        assert str(info.value) == errors[0].message
+        # the same through the files: the loader's error is validate's first error
+        single = write_jsonl(tmp_path / f"row{i}.jsonl", [row])
+        first = next(x for x in validate_file(single, media).rows[0].issues if x.level == "error")
+        with pytest.raises(PreferenceDataError) as info:
+            load_preferences(single, media)
+        assert str(info.value) == first.message and first.code == code
 
 
 def test_symlink_leading_out_of_the_root_is_an_error(media, tmp_path):
@@ -158,7 +190,7 @@ def test_malformed_and_non_utf8_lines_are_named(media, tmp_path):
     assert [r.line for r in report.rows] == [1, 2, 3, 4]
     assert codes(report) == {"json": [f"{path} line 2"], "encoding": [f"{path} line 4"]}
     assert "malformed JSON" in report.rows[1].issues[0].message
-    assert "not UTF-8: byte 0xe9 at column 9" in report.rows[3].issues[0].message
+    assert "not UTF-8 (byte 0xe9 at column 9)" in report.rows[3].issues[0].message
     assert [report.rows[0].status, report.rows[2].status] == [
         "ok",
         "ok",

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
 from avem_plugins.prefs import sources
+from avem_plugins.prefs.build import Clip
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -251,15 +252,13 @@ def test_write_clip_table_draws_mismatches_by_label_and_loads_in_prefs_build(tmp
     prefs_build = pytest.importorskip("avem_plugins.prefs.build")
     clips = prefs_build.read_clips(out, media_root=root)
     assert [c.id for c in clips] == [c.id for c in table.clips]
-    assert clips[0].path == root / "video" / "sample_00000001.mp4"
+    assert clips[0].video == root / "video" / "sample_00000001.mp4"
     assert clips[0].notes.startswith("Speech:") and clips[0].audio_rel == rows[0]["audio"]
 
 
 def test_mismatch_labels_are_drawn_uniformly_not_by_frequency():
     def clips(label, n):
-        return [
-            sources.LabelledClip(f"{label}{i}", Path(f"{label}{i}.mp4"), label) for i in range(n)
-        ]
+        return [Clip(f"{label}{i}", Path(f"{label}{i}.mp4"), label) for i in range(n)]
 
     pool = clips("common", 30) + clips("medium", 10) + clips("rare", 1)
     drawn = sources.assign_mismatches(pool, pool, seed=0)
@@ -272,7 +271,7 @@ def test_mismatch_labels_are_drawn_uniformly_not_by_frequency():
 
 
 def test_per_label_sample_keeps_the_whole_pool():
-    pool = [sources.LabelledClip(f"c{i}", Path(f"c{i}.mp4"), "ab"[i % 2]) for i in range(20)]
+    pool = [Clip(f"c{i}", Path(f"c{i}.mp4"), "ab"[i % 2]) for i in range(20)]
     chosen = sources.sample_per_label(pool, 3, seed=1)
     assert sorted(c.emotion for c in chosen) == ["a"] * 3 + ["b"] * 3
     assert chosen == [c for c in pool if c in chosen]  # input order kept

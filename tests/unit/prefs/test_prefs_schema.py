@@ -113,7 +113,7 @@ def test_errors_name_file_row_and_field(root, over, message):
 def test_bad_json_line_is_named(root):
     path = root / "broken.jsonl"
     path.write_text(json.dumps(authors_row()) + "\n{not json\n")
-    with pytest.raises(PreferenceDataError, match=r"broken.jsonl line 2: not valid JSON"):
+    with pytest.raises(PreferenceDataError, match=r"broken.jsonl line 2: malformed JSON"):
         load_preferences(path)
 
 
