@@ -99,6 +99,20 @@ class AVEmDPOConfig(DPOConfig):
         },
     )
 
+    # Overridden from TRL's base config: transformers (>= 5.23) renamed `gradient_checkpointing` to
+    # `activation_checkpointing` and warns on every use of the old name. Same default as TRL (on).
+    activation_checkpointing: bool | None = field(
+        default=True,
+        metadata={
+            "help": "Recompute activations in the backward pass to trade compute for memory (TRL's "
+            "`gradient_checkpointing`, on by default; transformers' current name)."
+        },
+    )
+    gradient_checkpointing: bool | None = field(  # type: ignore[assignment]
+        default=None,
+        metadata={"help": "Deprecated alias of `activation_checkpointing` (transformers >= 5.23)."},
+    )
+
     # Objective
     beta_er: float = field(
         default=0.5,

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from avem_plugins.launch.recipe import Recipe, RecipeError, load_recipe, validate_recipe
@@ -138,7 +139,38 @@ def accelerate_launch_args(launch_args: list[str], recipe: Recipe | None) -> lis
     if recipe is not None and recipe.accelerate_config and "--config_file" not in args:
         path = resolve_accelerate_config(recipe.accelerate_config, relative_to=recipe.path.parent)
         return ["--config_file", str(path), *args]
-    return args
+    return [*args, *_launch_defaults(args)]
+
+
+def _given(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def _launch_defaults(args: list[str]) -> list[str]:
+    """The values ``accelerate launch`` would otherwise default with a warning block.
+
+    Only when neither ``--config_file`` nor accelerate's own default config file is there
+    (then accelerate reads those values from the file). The values are the ones accelerate
+    picks itself, except ``--num_processes``: 1 on a machine without CUDA devices (accelerate
+    says 0 and runs one process).
+    """
+    from accelerate.commands.config import default_config_file
+
+    if _given(args, "--config_file") or (
+        Path(default_config_file).is_file() and "--cpu" not in args
+    ):
+        return []
+    import torch
+
+    defaults = {
+        "--num_processes": str(max(torch.cuda.device_count(), 1)),
+        "--num_machines": "1",
+        "--mixed_precision": "no",
+        "--dynamo_backend": "no",
+    }
+    return [
+        item for flag, value in defaults.items() if not _given(args, flag) for item in (flag, value)
+    ]
 
 
 def plan(argv: Sequence[str], *, prog: str = "avem dpo") -> LaunchPlan:
@@ -226,8 +258,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     Errors of :func:`user_errors` end the process with status 1 and one ``error: Type:
     message`` line on stderr; anything else (a bug) keeps its traceback.
     """
+    import warnings
+
     from avem_plugins.dpo.train import main as train_main
 
+    # peft and TRL read the model's old `is_gradient_checkpointing` attribute, which
+    # transformers >= 5.23 deprecates; users cannot act on it, so it is not shown.
+    warnings.filterwarnings(
+        "ignore", message=r".*`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
     script_args, training_args, model_args = parse_worker_args(
         sys.argv[1:] if argv is None else argv
     )

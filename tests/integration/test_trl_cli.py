@@ -164,3 +164,6 @@ def test_avem_dpo_trains_the_tiny_model(tiny_qwen2_5_omni_dir, prefs, tmp_path):
     res = _run([AVEM, "dpo", *_argv(flags)])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     _assert_trained_lora(out)
+    # quiet first-run output: no accelerate defaults block, no deprecated-argument warning
+    assert "were not passed to `accelerate launch`" not in res.stderr
+    assert "is deprecated" not in res.stderr, res.stderr[-3000:]

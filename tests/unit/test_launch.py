@@ -72,7 +72,11 @@ def test_worker_argv_carries_the_recipe_and_the_known_flags(tmp_path):
     assert plan.script_argv[:2] == ["--recipe", recipe_path]
     assert plan.script_argv[2:] == [*BASE, "--config", str(config)]
     # unknown CLI flags and config keys go to accelerate launch, as in `trl dpo`
-    assert plan.launch_args == ["--num_processes", "1", "--num_cpu_threads_per_process", "1"]
+    # ... plus the values accelerate would otherwise default with a warning block
+    assert plan.launch_args == [
+        *["--num_processes", "1", "--num_cpu_threads_per_process", "1"],
+        *["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+    ]
     argv = plan.accelerate_argv()
     assert argv[argv.index("--module") + 1] == "avem_plugins.launch.launcher"
     # the worker parses the same values back
@@ -139,3 +143,22 @@ def test_dataclass_errors_are_one_line_errors(capsys):
     code = L.launch([*BASE, "--bf16", "true", "--fp16", "true", "--use_cpu"], runner=calls.append)
     assert code == 2 and not calls
     assert "avem dpo: error: At most one of fp16 and bf16" in capsys.readouterr().err
+
+
+def test_accelerate_gets_the_values_it_would_warn_about(monkeypatch, tmp_path):
+    import accelerate.commands.config as accelerate_config
+
+    monkeypatch.setattr(accelerate_config, "default_config_file", str(tmp_path / "none.yaml"))
+    args = L.accelerate_launch_args(["--mixed_precision", "bf16"], None)
+    assert args[:2] == ["--mixed_precision", "bf16"]  # the user's value is kept, not repeated
+    assert args.count("--mixed_precision") == 1
+    for flag in ("--num_processes", "--num_machines", "--dynamo_backend"):
+        assert args.count(flag) == 1
+    assert int(args[args.index("--num_processes") + 1]) >= 1
+    # a config file (given, or accelerate's own default one) holds those values: add nothing
+    assert L.accelerate_launch_args(["--config_file", "x.yaml"], None) == [
+        "--config_file",
+        "x.yaml",
+    ]
+    (tmp_path / "none.yaml").write_text("{}")
+    assert L.accelerate_launch_args([], None) == []

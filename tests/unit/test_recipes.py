@@ -128,7 +128,7 @@ def test_paper_defaults_in_avem():
     assert (args["learning_rate"], args["num_train_epochs"]) == (5e-7, 1)
     assert args["per_device_train_batch_size"] * args["gradient_accumulation_steps"] * 8 == 64
     assert (args["use_peft"], args["lora_r"], args["lora_alpha"] / args["lora_r"]) == (True, 8, 4)
-    assert args["bf16"] is True and args["gradient_checkpointing"] is True
+    assert args["bf16"] is True and args["activation_checkpointing"] is True
     assert args["adapter"] == "auto" and "model_name_or_path" not in args
 
 
