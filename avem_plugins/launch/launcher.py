@@ -192,11 +192,44 @@ def plan(argv: Sequence[str], *, prog: str = "avem dpo") -> LaunchPlan:
     except ValueError as exc:  # a dataclass's own check, e.g. bf16 on a machine without it
         raise LaunchError(str(exc)) from exc
     script_args, training_args, model_args = dataclasses_
+    preflight(script_args, training_args, model_args)
     launch_args = accelerate_launch_args(config_remaining + cli_remaining, recipe)
     script_argv = _subtract_subsequence(rest, cli_remaining)
     if recipe is not None:
         script_argv = [RECIPE_FLAG, str(recipe.path.resolve()), *script_argv]
     return LaunchPlan(recipe, script_args, training_args, model_args, launch_args, script_argv)
+
+
+def preflight(script_args: Any, training_args: Any, model_args: Any) -> None:
+    """Cheap checks before any process starts or any model loads (seconds, not minutes).
+
+    The model and the preference data must be named; a local preference file must exist,
+    hold rows, and pass the schema (the first bad row is named, as ``avem prefs validate``
+    would). Raises :class:`LaunchError` naming the flag to fix.
+    """
+    from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
+
+    if not model_args.model_name_or_path:
+        raise LaunchError(
+            "--model_name_or_path is required: a local model folder or a hub id "
+            "(e.g. Qwen/Qwen2.5-Omni-7B)"
+        )
+    name = script_args.dataset_name
+    if not name:
+        raise LaunchError(
+            "--dataset_name is required: a preference .jsonl/.json file (see `avem prefs validate`)"
+        )
+    path = Path(name)
+    if path.suffix not in (".jsonl", ".json") and not path.exists():
+        return  # a dataset name for `datasets.load_dataset`, checked by the worker
+    if not path.is_file():
+        raise LaunchError(f"--dataset_name {name}: no such file")
+    try:
+        rows = load_preferences(path, training_args.media_root)
+    except PreferenceDataError as exc:
+        raise LaunchError(f"--dataset_name: {exc}") from exc
+    if not rows:
+        raise LaunchError(f"--dataset_name {name}: the file holds no preference rows")
 
 
 def _accelerate_launch(argv: list[str]) -> None:
@@ -244,12 +277,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """
     from avem_plugins.adapters.base import AdapterError
     from avem_plugins.dpo.mismatch import MismatchError
+    from avem_plugins.dpo.lengths import SequenceLengthError
     from avem_plugins.dpo.trainer import NonFiniteLossError
     from avem_plugins.media import MediaError
     from avem_plugins.prefs.schema import PreferenceDataError
 
     return (PreferenceDataError, MediaError, MismatchError, AdapterError, RecipeError,
-            NonFiniteLossError)  # fmt: skip
+            NonFiniteLossError, SequenceLengthError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:

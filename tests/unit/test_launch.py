@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from avem_plugins.launch import launcher as L
 from avem_plugins.launch import recipe as R
 
 BASE = ["--model_name_or_path", "m", "--dataset_name", "prefs.jsonl", "--output_dir", "out"]
+
+
+@pytest.fixture(autouse=True)
+def _prefs_file(tmp_path, monkeypatch):
+    """``prefs.jsonl`` of BASE: one valid row, in the working directory (the launcher checks it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    row = {
+        "prompt": "How does she feel?",
+        "chosen": "Calm.",
+        "rejected": "Angry.",
+        "video": "v.mp4",
+    }
+    (tmp_path / "prefs.jsonl").write_text(json.dumps(row) + "\n")
 
 
 def _recipe(tmp_path, body: str, name: str = "r") -> str:
@@ -162,3 +178,25 @@ def test_accelerate_gets_the_values_it_would_warn_about(monkeypatch, tmp_path):
     ]
     (tmp_path / "none.yaml").write_text("{}")
     assert L.accelerate_launch_args([], None) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--model_name_or_path": None}, "--model_name_or_path is required"),
+        ({"--dataset_name": None}, "--dataset_name is required"),
+        ({"--dataset_name": "missing.jsonl"}, "--dataset_name missing.jsonl: no such file"),
+        ({"--dataset_name": "empty.jsonl"}, "empty.jsonl: no preference rows"),
+        ({"--dataset_name": "bad.jsonl"}, "bad.jsonl line 1: field 'rejected' is missing"),
+    ],
+)
+def test_flags_and_the_preference_file_are_checked_before_launch(tmp_path, capsys, change, message):
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"prompt": "Feel?", "chosen": "Calm."}) + "\n")
+    flags = dict(zip(BASE[::2], BASE[1::2], strict=True)) | change
+    argv = [item for k, v in flags.items() if v is not None for item in (k, v)]
+    launched: list[list[str]] = []
+    assert L.launch(["--recipe", "avem-tiny", *argv], runner=launched.append) == 2
+    assert launched == []  # nothing started, no model loaded
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
