@@ -46,7 +46,7 @@ class AfterImport(importlib.abc.MetaPathFinder):
                 if spec is None:
                     continue
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _CallbackLoader(spec.loader, self.callback, self.on_error)
+                    spec.loader = _CallbackLoader(spec.loader, self)
                 return spec
         except Exception as exc:
             self.on_error(exc)
@@ -67,13 +67,8 @@ class AfterImport(importlib.abc.MetaPathFinder):
 class _CallbackLoader(importlib.abc.Loader):
     """Delegates to the real loader, then calls the callback on the executed module."""
 
-    def __init__(
-        self,
-        inner: Any,
-        callback: Callable[[ModuleType], Any],
-        on_error: Callable[[BaseException], None],
-    ) -> None:
-        self._inner, self._callback, self._on_error = inner, callback, on_error
+    def __init__(self, inner: Any, hook: AfterImport) -> None:
+        self._inner, self._hook = inner, hook
 
     def create_module(self, spec: Any) -> Any:
         return self._inner.create_module(spec)
@@ -81,9 +76,9 @@ class _CallbackLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         self._inner.exec_module(module)
         try:
-            self._callback(module)
+            self._hook.callback(module)
         except Exception as exc:
-            self._on_error(exc)
+            self._hook.on_error(exc)
 
     def __getattr__(self, name: str) -> Any:  # get_code, get_source, ... of the real loader
         return getattr(self._inner, name)
