@@ -13,8 +13,13 @@ model_args (all optional but ``pretrained``):
   ``trust_remote_code`` (default false);
 - ``modalities``: ``av`` (default), ``audio``, ``video`` or ``text`` (the text-prior probe:
   the same question with no media);
-- ``num_frames`` (8), ``sample_rate`` (16000), ``media_backend`` (auto|decord|pyav),
-  ``missing_audio`` (error|silence: what to do with a video that has no audio track);
+- ``num_frames`` (8), ``sample_rate`` (16000), ``media_backend`` (auto|pyav|decord|torchcodec;
+  auto = PyAV, one pass per clip), ``missing_audio`` (error|silence: what to do with a video
+  that has no audio track);
+- ``media_prefetch`` (2): batches whose media are decoded ahead, in a background thread,
+  while the model generates (:mod:`avem_plugins.lmms.prefetch`); ``0`` decodes each batch
+  when it is reached. Answers, their order, the journal and error reports are the same
+  either way; :attr:`AvemAV.media_stats` says how long generation waited for media;
 - ``audio_min_seconds`` (1.0) / ``audio_max_seconds`` (30.0): audio is zero-padded to the
   first and cut at the second, as in the AVERE authors' evaluation (``none`` turns a side
   off); frames are taken at ``floor(linspace(0, n - 1, num_frames))`` and multi-channel
@@ -71,6 +76,7 @@ from avem_plugins import runinfo
 from avem_plugins.adapters.base import Example
 from avem_plugins.lmms.journal import ENV_VAR as JOURNAL_ENV
 from avem_plugins.lmms.journal import AnswerJournal, request_key
+from avem_plugins.lmms.prefetch import MediaPrefetcher, PrefetchStats
 from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
 from avem_plugins.media import (
     AUDIO_CHANNEL_RULE,
@@ -146,6 +152,7 @@ class AvemAV(lmms):
         trust_remote_code: bool | str = False,
         fail_fast: bool | str = False,
         media_backend: str = "auto",
+        media_prefetch: int | str = 2,
         missing_audio: str = "error",
         video_min_pixels: int | None = None,
         video_max_pixels: int | None = None,
@@ -176,6 +183,10 @@ class AvemAV(lmms):
         self.max_new_tokens = int(max_new_tokens)
         self.fail_fast = _as_bool(fail_fast)
         self.media_backend = media_backend
+        self.media_prefetch = int(media_prefetch)
+        if self.media_prefetch < 0:
+            raise ValueError(f"avem_av: media_prefetch={media_prefetch!r} must be >= 0")
+        self.media_stats = PrefetchStats()
         self.missing_audio = missing_audio
         self.audio_min_seconds = _optional_seconds(audio_min_seconds, "audio_min_seconds")
         self.audio_max_seconds = _optional_seconds(audio_max_seconds, "audio_max_seconds")
@@ -344,18 +355,20 @@ class AvemAV(lmms):
         bar = tqdm(total=len(parsed), disable=self.rank != 0, desc="avem_av responding")
         bar.update(sum(a is not None for a in answers))
         errors_before = self.error_count
-        for key in sorted(groups):
-            members = groups[key]
-            for start in range(0, len(members), self.batch_size):
-                batch = members[start : start + self.batch_size]
-                for req, text in zip(batch, self._answer_batch(batch), strict=True):
-                    answers[req.index] = text
-                    if self.journal is not None and text != GENERATION_ERROR:
-                        self.journal.add(keys[req.index], text, label=req.label)
-                    self.cache_hook.add_partial(
-                        "generate_until", (req.prompt, req.gen_kwargs), text
-                    )
-                bar.update(len(batch))
+        batches = [
+            members[start : start + self.batch_size]
+            for members in (groups[key] for key in sorted(groups))
+            for start in range(0, len(members), self.batch_size)
+        ]
+        # the next batches' media decode in a background thread while this one generates
+        prefetch = MediaPrefetcher(self._media, depth=self.media_prefetch, stats=self.media_stats)
+        for batch, media in prefetch.batches(batches):
+            for req, text in zip(batch, self._answer_batch(batch, media), strict=True):
+                answers[req.index] = text
+                if self.journal is not None and text != GENERATION_ERROR:
+                    self.journal.add(keys[req.index], text, label=req.label)
+                self.cache_hook.add_partial("generate_until", (req.prompt, req.gen_kwargs), text)
+            bar.update(len(batch))
         bar.close()
         failed = self.error_count - errors_before
         if failed:
@@ -391,11 +404,15 @@ class AvemAV(lmms):
         logger.error("avem_av: %s failed: %s", req.label, message)
         return GENERATION_ERROR
 
-    def _answer_batch(self, batch: list[AVRequest]) -> list[str]:
+    def _answer_batch(self, batch: list[AVRequest], media: list[Any] | None = None) -> list[str]:
+        """Answers of one batch; ``media[i]`` is ``batch[i]``'s decoded media or its exception."""
         examples: list[Example | None] = []
-        for req in batch:
+        for i, req in enumerate(batch):
             try:
-                examples.append(self._example(req))
+                got = self._media(req) if media is None else media[i]
+                if isinstance(got, BaseException):
+                    raise got  # decoded in the background: reported as if decoded here
+                examples.append(self._example(req, got))
             except Exception as err:
                 if self.fail_fast:
                     raise
@@ -422,10 +439,10 @@ class AvemAV(lmms):
                         self._fail(req, f"{type(one).__name__}: {one}")
         return [out[req.index] for req in batch]
 
-    def _example(self, req: AVRequest) -> Example:
+    def _example(self, req: AVRequest, media: Media | None = None) -> Example:
         return Example(
             prompt=req.prompt,
-            media=self._media(req),
+            media=self._media(req) if media is None else media,
             id=f"{req.task}/{req.doc_id}",
             system=req.system,
         )
