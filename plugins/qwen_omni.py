@@ -96,6 +96,12 @@ class QwenOmniAdapter(ChatTemplateAdapter):
 
     #: ``transformers`` class name of the thinker (what is loaded, from either checkpoint).
     thinker_class: ClassVar[str]
+    #: Within one batch, run the video processor / feature extractor once per frames / audio
+    #: array (the same object with the same keywords; outputs are identical, tested).
+    reuse_media_work: bool = True
+    #: Tokenise prompts without media with the tokenizer instead of the multimodal processor
+    #: (identical ids and mask, tested).
+    text_rows_by_tokenizer: bool = True
 
     def __init__(
         self,
@@ -175,13 +181,19 @@ class QwenOmniAdapter(ChatTemplateAdapter):
                 "examples by adapter.batch_key(example, modalities) first"
             )
         # Rows of one preference sample (chosen, rejected, rejected_2) share the prompt and the
-        # very same Media object: run the processor (frames, Whisper features) once for them.
+        # very same Media object: run the processor (frames, Whisper features) once for them;
+        # rows without media share it by prompt alone. Within the batch, the frames and audio
+        # arrays already processed for another row (a mismatched input that is another
+        # sample's own clip, a sample's own track beside its swapped video) are not processed
+        # again: see ``reuse_media_work``.
+        batch_processor = _ReusingProcessor.wrap(processor) if self.reuse_media_work else processor
         seen: dict[tuple[Any, ...], dict[str, Any]] = {}
         parts = []
         for i, ex in enumerate(examples):
-            key = (ex.prompt, ex.system, id(ex.media))
+            has_media = any(self.media_for(ex, modalities))
+            key = (ex.prompt, ex.system, id(ex.media) if has_media else None)
             if key not in seen:
-                seen[key] = self._encode_one(processor, ex, i, modalities)
+                seen[key] = self._encode_one(batch_processor, ex, i, modalities)
             parts.append(seen[key])
         inputs = self._collate(processor, parts)
         model_kwargs = {"use_audio_in_video": True} if "interleaved" in keys else {}
@@ -196,6 +208,10 @@ class QwenOmniAdapter(ChatTemplateAdapter):
         text = self.prompt_text(
             processor, example, video=use_video, audio=use_audio and not interleave
         )
+        if not (use_video or use_audio) and self.text_rows_by_tokenizer:
+            # a prompt without media (the text-prior rows): the tokenizer alone gives exactly
+            # what the multimodal processor would, without its media machinery
+            return dict(_tokenizer(processor)(text=[text], return_tensors="pt", padding=True))
         kwargs: dict[str, Any] = {"return_tensors": "pt", "padding": True}
         if use_video:
             videos_kwargs = self.videos_kwargs(processor)
@@ -428,6 +444,56 @@ class QwenOmniAdapter(ChatTemplateAdapter):
         body = torch.zeros(scored.shape, dtype=logps.dtype, device=hidden.device)
         body = body.masked_scatter(scored, logps)
         return torch.cat([torch.zeros_like(body[:, :1]), body], dim=1)
+
+
+class _ReuseCalls:
+    """A sub-processor (video processor, feature extractor) that remembers its outputs.
+
+    Keyed by the *identity* of the arrays it is given (kept alive for the key's lifetime, so
+    an id is never reused) and by the value of every other argument; each call gets its own
+    shallow copy of the output, which the processor then edits (renames, adds keys).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._outputs: dict[Any, Any] = {}
+        self._alive: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _freeze(self, value: Any) -> Any:
+        if value is None or isinstance(value, str | bytes | bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return ("dict", tuple(sorted((str(k), self._freeze(v)) for k, v in value.items())))
+        if isinstance(value, list | tuple):
+            return (type(value).__name__, tuple(self._freeze(v) for v in value))
+        self._alive.append(value)  # arrays, tensors, anything else: by identity
+        return ("id", id(value))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = self._freeze((args, kwargs))
+        if key not in self._outputs:
+            self._outputs[key] = self._inner(*args, **kwargs)
+        out = self._outputs[key]
+        return type(out)(dict(out)) if hasattr(out, "keys") else out
+
+
+class _ReusingProcessor:
+    """Shallow copies of a processor whose media sub-processors are :class:`_ReuseCalls`."""
+
+    @staticmethod
+    def wrap(processor: Any) -> Any:
+        subs = [a for a in ("video_processor", "feature_extractor") if hasattr(processor, a)]
+        if not subs:
+            return processor
+        import copy
+
+        batch = copy.copy(processor)  # the caller's processor is never modified
+        for attr in subs:
+            setattr(batch, attr, _ReuseCalls(getattr(processor, attr)))
+        return batch
 
 
 def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:

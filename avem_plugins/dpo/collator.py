@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,8 +57,14 @@ def fit_audio(audio: np.ndarray, length: int) -> np.ndarray:
         return audio[:0]
     if audio.size == 0:
         return np.zeros(length, dtype=np.float32)
+    if audio.size == length and audio.dtype == np.float32:
+        return audio  # the very array: the processor's work on it is reused within a batch
     reps = -(-length // audio.size)
     return np.tile(audio, reps)[:length].astype(np.float32, copy=False)
+
+
+def _same_file(path: Any) -> str:
+    return os.path.realpath(os.fspath(path))
 
 
 def fit_frames(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -209,19 +216,29 @@ class DataCollatorForAVPreference:
             if choice.swap_audio:
                 audio = noise_audio
         else:
+            # Another sample's own clip in this batch is taken as decoded for it (the same
+            # arrays, so the processor's work on them is shared too); others are decoded.
             if choice.swap_video and own.frames is not None:
-                v = self._decode(choice.video_path, None, want_video=True, want_audio=False)
-                assert v.frames is not None
-                frames = fit_frames(v.frames, own.frames)
+                lent = self._batch_stream("frames", choice.video_path)
+                if lent is None:
+                    v = self._decode(choice.video_path, None, want_video=True, want_audio=False)
+                    lent = v.frames
+                assert lent is not None
+                frames = fit_frames(lent, own.frames)
             if choice.swap_audio and own.audio is not None:
                 src_video, src_audio = (
                     (choice.audio_path, None)
                     if choice.audio_in_video
                     else (None, choice.audio_path)
                 )
-                a = self._decode(src_video, src_audio, want_video=False, want_audio=True)
-                assert a.audio is not None
-                audio = fit_audio(a.audio, own.audio.size)
+                heard = self._batch_stream(
+                    "track" if choice.audio_in_video else "file", choice.audio_path
+                )
+                if heard is None:
+                    a = self._decode(src_video, src_audio, want_video=False, want_audio=True)
+                    heard = a.audio
+                assert heard is not None
+                audio = fit_audio(heard, own.audio.size)
         return Media(
             frames=frames,
             audio=audio,
@@ -230,6 +247,28 @@ class DataCollatorForAVPreference:
             key=f"{own.key}|mismatch:{choice.source}:{choice.video_key()}:{choice.audio_key()}",
             frame_rate=own.frame_rate,
         )
+
+    def _remember_batch_streams(
+        self, features: Sequence[Mapping[str, Any]], owns: Sequence[Media]
+    ) -> None:
+        """Index this batch's decoded own streams by file: ``frames``/``track`` of a video,
+        ``file`` of a separate audio file (what :meth:`swapped_media` may borrow)."""
+        streams: dict[tuple[str, str], np.ndarray] = {}
+        for sample, own in zip(features, owns, strict=True):
+            video, audio = sample.get("video"), sample.get("audio")
+            if own.frames is not None and isinstance(video, str):
+                streams[("frames", _same_file(video))] = own.frames
+            if own.audio is not None and own.audio_in_video and isinstance(video, str):
+                streams[("track", _same_file(video))] = own.audio
+            elif own.audio is not None and isinstance(audio, str):
+                streams[("file", _same_file(audio))] = own.audio
+        self._batch_streams = streams
+
+    def _batch_stream(self, kind: str, path: str | None) -> np.ndarray | None:
+        streams = getattr(self, "_batch_streams", None)
+        if not streams or path is None:
+            return None
+        return streams.get((kind, _same_file(path)))
 
     def _identity_fallback(
         self, sample: Mapping[str, Any], own: Media, choice: MismatchChoice
@@ -303,12 +342,16 @@ class DataCollatorForAVPreference:
         media_idx: list[tuple[int, int]] = []
         text_ex: list[Example] = []
         text_idx: list[tuple[int, int]] = []
+        owns = []
+        for sample in features:  # first every sample's own media: mismatched inputs borrow them
+            with naming_sample(sample["id"]):
+                owns.append(self.true_media(sample))
+        self._remember_batch_streams(features, owns)
         for i, sample in enumerate(features):
             responses = [(CHOSEN, sample["chosen"]), (REJECTED, sample["rejected"])]
             if self._has_rejected_2(sample):
                 responses.append((REJECTED_2, sample["rejected_2"]))
-            with naming_sample(sample["id"]):
-                own = self.true_media(sample)
+            own = owns[i]
             prompt = strip_media_markers(sample["prompt"])  # the adapter places the media
             for kind, response in responses:
                 media_ex.append(
