@@ -317,8 +317,11 @@ def score(doc: dict[str, Any], answer: str, parser: str | None = None) -> dict[s
     else:
         parsed = answers.parse_choice(answer, doc["choices"])
         correct, status, picked = parsed.letter == gold, parsed.status, parsed.letter
-    record: dict[str, Any] = {
+    record: dict[str, Any] = {  # self-contained: lmms-eval's logged samples omit the doc
         "id": doc["id"],
+        "task": doc["task"],
+        "gold": gold,
+        "choices": list(doc["choices"]),
         "correct": bool(correct),
         "status": status,
         "parser": label,
