@@ -10,8 +10,9 @@ For each preference sample (a normalised row, see :mod:`avem_plugins.prefs.schem
   removed (TPD), only when TPD is on.
 
 The rows of the whole batch go through :meth:`ModelAdapter.training_rows` in one call per
-kind (media / text), so every adapter works, and the adapter never truncates media tokens
-(it truncates text, or raises naming the row: rows are named ``<sample id>/<response>``).
+kind (media / text), so every adapter works (rows are named ``<sample id>/<response>`` in
+errors). ``max_length`` counts text tokens (:mod:`avem_plugins.dpo.lengths`): a response too
+long is cut to one budget per sample on all its rows, media tokens never.
 ``media_row_sample``/``media_row_kind`` (and the ``text_`` pair) say which sample and which
 response each row is, so the trainer can score samples with and without ``rejected_2`` in
 one batch.
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from avem_plugins.adapters.base import Example, ModelAdapter
+from avem_plugins.dpo.lengths import SequenceLengthError, cut_responses, pad_token_id, prompt_tokens
 from avem_plugins.dpo.mismatch import MismatchChoice, MismatchError, MismatchSelector
 from avem_plugins.media import Media, MediaError, NoAudioStreamError
 from avem_plugins.modality import parse_modalities, strip_media_markers
@@ -130,7 +132,10 @@ class DataCollatorForAVPreference:
         adapter: the model family's adapter.
         processor: the model's processor (what ``adapter.training_rows`` takes).
         modalities: media requested (``"av"``, a set, ...); restricted to what the adapter can take.
-        max_length: passed to ``training_rows`` (text is truncated, media never).
+        max_length: text tokens of a row (text-only prompt + response; media placeholders are
+            never cut and not counted, :mod:`avem_plugins.dpo.lengths`). A response that does
+            not fit is cut to ``max_length`` minus the sample's text-prompt tokens on *all* the
+            sample's rows (media, mismatched and text-only alike).
         num_frames, sample_rate: decoding parameters.
         text_rows: build the text-only rows (TPD on, ``gamma_tpd > 0``).
         swap_rows: build the mismatched-input rows (PMP on, ``lambda_av > 0``).
@@ -318,8 +323,45 @@ class DataCollatorForAVPreference:
         return self.rejected_2_rows and bool(sample.get("rejected_2"))
 
     def _rows(self, examples: list[Example], modalities: frozenset[str]) -> dict[str, Any]:
-        return self.adapter.training_rows(
-            self.processor, examples, modalities=modalities, max_length=self.max_length
+        # No max_length here: the adapter would count media placeholders; _fit cuts per sample.
+        return self.adapter.training_rows(self.processor, examples, modalities=modalities)
+
+    def _fit(
+        self,
+        ids: list[str],
+        media_rows: dict[str, Any],
+        media_idx: list[tuple[int, int]],
+        text_rows: dict[str, Any],
+        text_idx: list[tuple[int, int]],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Cut each sample's responses to one budget, ``max_length`` − its text-prompt tokens."""
+        assert self.max_length is not None
+        prompts = prompt_tokens(text_rows).tolist()
+        budget: dict[int, int] = {}
+        for (i, _), n in zip(text_idx, prompts, strict=True):
+            budget.setdefault(i, self.max_length - int(n))
+        for i, room in budget.items():
+            if room < 1:
+                raise SequenceLengthError(
+                    f"sample {ids[i]!r}: its text-only prompt alone is {self.max_length - room} "
+                    f"tokens >= max_length={self.max_length}; raise --max_length (it counts text "
+                    "tokens: prompt + response; media tokens are never cut)"
+                )
+        import torch
+
+        cut = [budget[i] for i, _ in text_idx]
+        over = text_rows["completion_mask"].sum(-1) > torch.tensor(cut)
+        if bool(over.any()) and not getattr(self, "_warned_cut", False):
+            self._warned_cut = True
+            logger.warning(
+                "cutting responses to max_length=%s text tokens (the same tokens on every row of a "
+                "sample); AVEmDPOTrainer checks the whole dataset before step 1 instead",
+                self.max_length,
+            )
+        pad = pad_token_id(self.processor)
+        return (
+            cut_responses(media_rows, [budget[i] for i, _ in media_idx], pad),
+            cut_responses(text_rows, cut, pad),
         )
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -374,7 +416,7 @@ class DataCollatorForAVPreference:
                     )
                 )
                 media_idx.append((i, CHOSEN_MISMATCHED))
-            if self.text_rows:
+            if self.text_rows or self.max_length is not None:  # text rows measure the budget
                 text_prompt = self.adapter.text_only_prompt(sample["prompt"])
                 for kind, response in responses:
                     text_ex.append(
@@ -388,17 +430,21 @@ class DataCollatorForAVPreference:
                     text_idx.append((i, kind))
 
         ids = [str(s["id"]) for s in features]
+        media_rows = self._rows(self._uniform_layout(media_ex), self._fed)
+        text_rows = self._rows(text_ex, frozenset()) if text_ex else {}
+        if self.max_length is not None:
+            media_rows, text_rows = self._fit(ids, media_rows, media_idx, text_rows, text_idx)
         batch: dict[str, Any] = {
             "sample_ids": ids,
             "has_rejected_2": torch.tensor([self._has_rejected_2(s) for s in features]),
             "has_mismatched": torch.tensor([c is not None for c in choices]),
             "mismatch_source": [c.source if c is not None else "none" for c in choices],
-            "media_rows": self._rows(self._uniform_layout(media_ex), self._fed),
+            "media_rows": media_rows,
             "media_row_sample": torch.tensor([i for i, _ in media_idx], dtype=torch.long),
             "media_row_kind": torch.tensor([k for _, k in media_idx], dtype=torch.long),
         }
         if self.text_rows:
-            batch["text_rows"] = self._rows(text_ex, frozenset())
+            batch["text_rows"] = text_rows
             batch["text_row_sample"] = torch.tensor([i for i, _ in text_idx], dtype=torch.long)
             batch["text_row_kind"] = torch.tensor([k for _, k in text_idx], dtype=torch.long)
         return batch

@@ -79,6 +79,11 @@ class AVEmDPOConfig(DPOConfig):
         encode_media_once (`bool`, *optional*, defaults to `True`):
             Encode each clip once per step and share the features between all rows of a sample and between the
             policy and reference passes, when the adapter supports it and the media encoders are frozen.
+        max_length (`int` or `None`, *optional*, defaults to `1024`):
+            TRL's flag, with one meaning for every row: a row's **text** tokens (the text-only prompt as the
+            chat template renders it, plus the response). Media placeholders are never cut and not counted.
+            Before step 1 the trainer measures every sample and stops, naming the longest one and the value
+            that fits, when one does not fit (`avem_plugins.dpo.lengths`). `None`: no limit.
 
     > [!NOTE]
     > These parameters have default values different from [`~trl.DPOConfig`]:
@@ -90,6 +95,15 @@ class AVEmDPOConfig(DPOConfig):
 
     _VALID_DICT_FIELDS = [*DPOConfig._VALID_DICT_FIELDS, "adapter_kwargs"]  # noqa: RUF012
 
+    # Overridden from DPOConfig: the same default, one meaning on media and text-only rows.
+    max_length: int | None = field(
+        default=1024,
+        metadata={
+            "help": "Text tokens of a row: the text-only prompt (chat template included) + the response. "
+            "Media placeholders are never cut and not counted. Every sample is checked before step 1; "
+            "one that does not fit stops training with its token counts and the value that fits."
+        },
+    )
     # Overridden from TrainingArguments: the trainer computes log-probabilities, never logits.
     prediction_loss_only: bool = field(
         default=True,

@@ -43,6 +43,7 @@ from avem_plugins.dpo.collator import (
     DataCollatorForAVPreference,
 )
 from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.lengths import check_dataset
 from avem_plugins.dpo.loss import avem_dpo_loss
 from avem_plugins.dpo.mismatch import SOURCES, MismatchSelector
 from avem_plugins.modality import parse_modalities
@@ -171,6 +172,12 @@ class AVEmDPOTrainer(DPOTrainer):
             optimizers=optimizers,
             peft_config=peft_config,
         )
+        if isinstance(self.data_collator, DataCollatorForAVPreference):
+            # every sample measured once, before step 1 (one line naming the longest if too long)
+            for split, dataset in (("train", self.train_dataset), ("eval", self.eval_dataset)):
+                if not isinstance(dataset, dict):
+                    check_dataset(self.data_collator, dataset, self.data_collator.max_length,
+                                  split=split)  # fmt: skip
         self._encoders_frozen = not any(
             p.requires_grad
             for m in adapter.encoder_modules(self.model).values()

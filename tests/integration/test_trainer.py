@@ -176,16 +176,18 @@ def test_text_prior_network_is_a_switch(trained):
 
 
 def test_media_tokens_are_never_truncated(trained):
+    """max_length counts text tokens: a text prompt that alone reaches it is an error."""
     trainer, _ = trained
     collator = trainer.data_collator
     old = collator.max_length
     collator.max_length = 16
     try:
-        with pytest.raises(ValueError, match=r"never truncated.*raise max_length") as info:
+        with pytest.raises(ValueError, match=r"text-only prompt alone.*raise --max_length") as info:
             collator([trainer.train_dataset[0]])
     finally:
         collator.max_length = old
     assert trainer.train_dataset[0]["id"] in str(info.value)
+    assert "media tokens are never cut" in str(info.value)
 
 
 def test_batch_mixing_track_and_separate_audio_is_fed_uniformly(trained, caplog):
