@@ -110,6 +110,7 @@ def result_record(
         "labels": list(doc["labels"]),
         "parser": label,
         "parser_note": note,
+        "scorer_family": doc.get("scorer_family"),
         "missing_media_count": int(doc.get("missing_media_count", 0)),
     }
     return record

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "avem_plugins.cli.doctor",
     "avem_plugins.cli.tasks",
     "avem_plugins.cli.report",
+    "avem_plugins.cli.compare",
 )
 
 app = typer.Typer(
