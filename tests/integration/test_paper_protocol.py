@@ -11,6 +11,8 @@
    checkout of github.com/ihp-lab/AVERE) is used when set; otherwise the stand-in checkout
    in tests/data/avere_standin, whose made-up rules differ from our reconstruction, so
    agreement proves the checkout's function ran.
+3. (slow) The authors' sampling, ``--gen_kwargs temperature=...,do_sample=True``, reaches
+   ``generate``, and the same ``--seed`` gives the same answers whatever ran before.
 """
 
 from __future__ import annotations
@@ -338,3 +340,43 @@ def test_compat_scores_every_logged_answer_as_the_authors_function(tiny_qwen2_5_
     print(f"\ncompat agreement with {repo}: EmoReAlM {n_emo} cases, {disagree_emo} disagreements; "
           f"DFEW+RAVDESS {n_cls} strings, {disagree_cls} disagreements")  # fmt: skip
     assert (disagree_emo, disagree_cls) == (0, 0)
+
+
+# --------------------------------------------------------------------------- 3. sampling
+
+
+@pytest.mark.slow  # three CLI runs, about 4 minutes on 2 cores
+def test_the_authors_sampling_is_one_gen_kwargs_away_and_reproducible(
+    tiny_qwen2_5_omni_dir, tmp_path
+):
+    """``--gen_kwargs temperature=...,do_sample=True`` samples; the same ``--seed`` gives the
+    same answers even when other tasks run first (a different RNG history)."""
+    from avem_plugins.testing.synth import write_clip
+
+    dfew = write_dfew_tree(
+        tmp_path / "DFEW", {1: "happiness", 2: "sadness", 3: "anger"}, clips=True
+    )
+    ravdess = tmp_path / "RAVDESS"
+    write_clip(ravdess / "Actor_01/01-01-05-01-01-01-01.mp4", visual_cue="brightness_up",
+               audio_cue="low_tone", seed=1, num_frames=8, fps=8, size=(64, 64))  # fmt: skip
+    env = _env(tmp_path, DFEW_ROOT=str(dfew), RAVDESS_ROOT=str(ravdess))
+    model_args = f"pretrained={tiny_qwen2_5_omni_dir},device=cpu,video_max_pixels=4096"
+    # a high temperature so the random tiny model's draws differ between seeds
+    sampled = ("--gen_kwargs", "temperature=1.5,do_sample=True")
+
+    def answers(name: str, tasks: str, seed: str) -> list[str]:
+        run = tmp_path / name
+        run.mkdir()
+        out = _run("-", run / "record.jsonl", env, "--model_args", model_args, "--tasks", tasks,
+                   *sampled, "--seed", seed, timeout=600)  # fmt: skip
+        calls = [json.loads(line) for line in (run / "record.jsonl").read_text().splitlines()]
+        assert all(c["generate_kwargs"]["do_sample"] is True for c in calls)
+        assert {c["generate_kwargs"]["temperature"] for c in calls} == {1.5}
+        assert all(c["generate_kwargs"]["max_new_tokens"] == 5 for c in calls)
+        return [
+            s["filtered_resps"] for s in sorted(_samples(out, "dfew"), key=lambda s: s["doc_id"])
+        ]
+
+    first = answers("a", "dfew", "0,1234,1234,1234")
+    assert first == answers("b", "ravdess,dfew", "0,1234,1234,1234")
+    assert first != answers("c", "dfew", "0,1234,99,1234")
