@@ -42,6 +42,7 @@ the features only if they were computed with gradients enabled.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -116,6 +117,8 @@ class QwenOmniAdapter(ChatTemplateAdapter):
             video_max_pixels=video_max_pixels,
             system_prompt=system_prompt,
         )
+        # the processed parts of the batch training_rows is building, per thread
+        self._parts: dict[int, list[dict[str, Any]] | None] = {}
         if isinstance(interleave_audio_in_video, str):
             interleave_audio_in_video = interleave_audio_in_video.lower() in ("1", "true", "yes")
         self.interleave_audio_in_video = bool(interleave_audio_in_video)
@@ -196,6 +199,8 @@ class QwenOmniAdapter(ChatTemplateAdapter):
                 seen[key] = self._encode_one(batch_processor, ex, i, modalities)
             parts.append(seen[key])
         inputs = self._collate(processor, parts)
+        if threading.get_ident() in self._parts:  # training_rows hashes once per part
+            self._parts[threading.get_ident()] = parts
         model_kwargs = {"use_audio_in_video": True} if "interleaved" in keys else {}
         return inputs, model_kwargs
 
@@ -270,11 +275,47 @@ class QwenOmniAdapter(ChatTemplateAdapter):
         max_length: int | None = None,
     ) -> dict[str, Any]:
         """Training rows (see the base class) plus ``media_keys`` for encode-once."""
-        rows = super().training_rows(
-            processor, examples, modalities=modalities, max_length=max_length
-        )
-        rows["media_keys"] = self.media_keys(rows)
+        thread = threading.get_ident()
+        self._parts[thread] = None
+        try:
+            rows = super().training_rows(
+                processor, examples, modalities=modalities, max_length=max_length
+            )
+        finally:
+            parts = self._parts.pop(thread, None)
+        keys = self._keys_by_part(parts) if self.reuse_media_work and parts else None
+        rows["media_keys"] = keys if keys is not None else self.media_keys(rows)
         return rows
+
+    def _keys_by_part(self, parts: list[dict[str, Any]]) -> dict[str, list[str]] | None:
+        """:meth:`media_keys` of the collated rows, hashed once per processed part.
+
+        Rows sharing a part hold the same tensors, so they get the same keys; ``None`` when
+        a part holds more than one video or audio item (then the rows are hashed).
+        """
+        keys: dict[str, list[str]] = {"video": [], "audio": []}
+        done: dict[int, tuple[str | None, str | None]] = {}
+        for part in parts:
+            if id(part) not in done:
+                video = audio = None
+                pixels, feats = part.get("pixel_values_videos"), part.get("input_features")
+                if pixels is not None:
+                    grid = part["video_grid_thw"]
+                    if len(grid) != 1:
+                        return None
+                    video = content_key(pixels, grid[0])
+                if feats is not None:
+                    if feats.shape[0] != 1:
+                        return None
+                    length = int(part["feature_attention_mask"][0].sum())
+                    audio = content_key(feats[0, :, :length])
+                done[id(part)] = (video, audio)
+            video, audio = done[id(part)]
+            if video is not None:
+                keys["video"].append(video)
+            if audio is not None:
+                keys["audio"].append(audio)
+        return keys
 
     row_only_keys: ClassVar[tuple[str, ...]] = ("completion_mask", "media_keys")
 
