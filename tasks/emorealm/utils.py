@@ -189,6 +189,7 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     """The docs of one subtask, media resolved and checked."""
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
+    items = load_items()  # the questions file first: EMOREALM_JSON before DFEW_ROOT
     parser = taskdata.answer_parser()
     if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
         authors.compat_scorer(SCORER_FAMILY)
@@ -199,7 +200,7 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     )
     audio_root = taskdata.optional_env_dir(AUDIO_ENV)
     rows = []
-    for item in load_items():
+    for item in items:
         if item["task"] != task:
             continue
         video = _video_path(video_root, str(item["video"]))

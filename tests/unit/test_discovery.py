@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from avem_plugins import registry
-from avem_plugins.lmms import discovery, entrypoint
+from avem_plugins.lmms import discovery, entrypoint, failures
 
 
 class FakeTaskManager:
@@ -134,6 +134,7 @@ def test_entry_point_never_raises(monkeypatch):
 
     monkeypatch.setattr(entrypoint, "build_manifests", boom)
     monkeypatch.setattr(discovery, "install", lambda: "deferred")
+    monkeypatch.setattr(failures, "install", lambda: "deferred")
     assert entrypoint.manifests() == []
     assert entrypoint.status()["manifests"].startswith("failed: ImportError")
 
