@@ -28,7 +28,8 @@ LABELS = {
 }
 METRICS = {
     "weighted_f1", "uar", "war", "macro_f1", "confusion_matrix", "unparsed_count",
-    "unparsed_rate", "empty_count", "dropped_count", "missing_media_count", "answer_parser", "model_modalities",
+    "unparsed_rate", "empty_count", "dropped_count", "missing_media_count", "answer_parser", "answer_parser_note",
+    "model_modalities",
 }  # fmt: skip
 
 

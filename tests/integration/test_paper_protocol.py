@@ -342,6 +342,30 @@ def test_compat_scores_every_logged_answer_as_the_authors_function(tiny_qwen2_5_
     assert (disagree_emo, disagree_cls) == (0, 0)
 
 
+def test_compat_without_the_authors_code_says_so_in_the_log_and_the_results(
+    tiny_qwen2_5_omni_dir, tmp_path
+):
+    from avem_plugins.scoring.authors import RECONSTRUCTION_NOTICE
+
+    dfew = write_dfew_tree(tmp_path / "DFEW", {1: "happiness", 2: "sadness"}, clips=False)
+    questions = tmp_path / "emorealm_v1.json"
+    questions.write_text(json.dumps(QUESTIONS))
+    env = _env(
+        tmp_path, EMOREALM_JSON=str(questions), DFEW_ROOT=str(dfew), AVEM_ANSWER_PARSER="compat"
+    )
+    out = _run(
+        "-", tmp_path / "record.jsonl", env,
+        "--model_args", f"pretrained={tiny_qwen2_5_omni_dir},device=cpu,modalities=text",
+        "--tasks", "emorealm,dfew",
+        timeout=600,
+    )  # fmt: skip
+    results = _results(out)
+    for task in (*EMOREALM_TASKS, "dfew"):
+        assert results[task]["answer_parser,none"] == "compat-reconstruction"
+        assert results[task]["answer_parser_note,none"] == RECONSTRUCTION_NOTICE
+    assert RECONSTRUCTION_NOTICE in (tmp_path / "lmms-eval.log").read_text()
+
+
 # --------------------------------------------------------------------------- 3. sampling
 
 

@@ -33,7 +33,7 @@ EMOREALM_TASKS = [
 ]
 COMMON = {
     "unparsed_count", "unparsed_rate", "empty_count", "missing_media_count", "answer_parser",
-    "model_modalities",
+    "answer_parser_note", "model_modalities",
 }  # fmt: skip
 YES_NO = {
     "paper_precision_yes_acc", "paper_recall_no_acc", "paper_f1_yes_no", "yes_rate",
