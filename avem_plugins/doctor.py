@@ -2,7 +2,9 @@
 
 Each :class:`Check` says what was looked at, what was found and what to do. Required checks
 that fail make ``avem doctor`` exit non-zero; the media roots are informational (a missing
-licensed dataset is not a broken install).
+licensed dataset is not a broken install), and so is a missing extra (a host or matplotlib
+that this setup does not use: :mod:`avem_plugins.extras`). A package that is installed but
+outside our range (transformers 4.x, filelock 4) is a failure.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+
+from avem_plugins import extras
 
 #: Distributions whose versions are reported, checked against our own requirements.
 PACKAGES: tuple[str, ...] = (
@@ -47,6 +51,8 @@ _ADVICE: dict[str, str] = {
     "torch": "install torch and torchvision as a matching pair (e.g. torch==2.14.1 torchvision==0.29.1)",
     "torchvision": "install torch and torchvision as a matching pair "
     "(e.g. torch==2.14.1 torchvision==0.29.1)",
+    "transformers": f"avem-plugins needs transformers{extras.TRANSFORMERS_SPEC} (5.23 is the first "
+    "release its models run on); from 4.x that is a major upgrade: see README, Install",
 }
 DIST = "avem-plugins"
 
@@ -66,8 +72,12 @@ class Check:
         return self.required and self.status == "fail"
 
 
-def _requirements() -> dict[str, str]:
-    """Our own declared requirement specifier per distribution name (no extras)."""
+def _requirements(*, extras_too: bool = False) -> dict[str, str]:
+    """Our own declared requirement specifier per distribution name.
+
+    The core's only, or with ``extras_too`` also those of the host extras (``lmms-eval``,
+    ``trl``, ``lm-eval``, ``report``; the same package has the same range in each).
+    """
     from packaging.requirements import Requirement
 
     out: dict[str, str] = {}
@@ -79,6 +89,8 @@ def _requirements() -> dict[str, str]:
         req = Requirement(line)
         if req.marker is None:
             out[_norm(req.name)] = str(req.specifier)
+        elif extras_too and any(req.marker.evaluate({"extra": name}) for name in extras.EXTRAS):
+            out.setdefault(_norm(req.name), str(req.specifier))
     return out
 
 
@@ -86,18 +98,48 @@ def _norm(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+def check_extras() -> list[Check]:
+    """One line per extra: present, or missing with the command that installs it."""
+    checks = []
+    for name, extra in extras.EXTRAS.items():
+        missing = extras.missing_modules(name)
+        if not missing:
+            checks.append(Check(f"[{name}]", "ok", f"present: {extra.purpose}", False))
+        else:
+            checks.append(
+                Check(
+                    f"[{name}]",
+                    "info",
+                    f"missing {', '.join(missing)}: {extras.install_command([name])} "
+                    f"for {extra.purpose}",
+                    False,
+                )
+            )
+    return checks
+
+
 def check_versions(packages: Iterable[str] = PACKAGES) -> list[Check]:
-    """Installed version of each package against the range ``avem-plugins`` declares."""
+    """Installed version of each package against the range ``avem-plugins`` declares.
+
+    A core requirement that is not installed fails; a package that only an extra brings is
+    reported as not installed (informational: see :func:`check_extras`).
+    """
     from packaging.specifiers import SpecifierSet
 
-    wanted = _requirements()
+    core = _requirements()
+    wanted = {**_requirements(extras_too=True), **core}
     checks = []
     for name in packages:
         spec = wanted.get(_norm(name), "")
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            checks.append(Check(name, "fail", f"not installed (needs {spec or 'any version'})"))
+            if _norm(name) in core or not wanted:
+                checks.append(Check(name, "fail", f"not installed (needs {spec or 'any version'})"))
+            else:
+                checks.append(
+                    Check(name, "info", f"not installed (needs {spec} where used)", False)
+                )
             continue
         need = f" (needs {spec})" if spec else ""
         if spec and not SpecifierSet(spec).contains(version, prereleases=True):
@@ -111,6 +153,10 @@ def check_versions(packages: Iterable[str] = PACKAGES) -> list[Check]:
 def check_torch_pair() -> Check:
     """Whether torch and torchvision import together and torchvision's C++ ops load."""
     name = "torch/torchvision pair"
+    if not extras.module_present("torch"):
+        return Check(
+            name, "info", "torch not installed (the lmms-eval and trl extras bring it)", False
+        )
     try:
         import torch
         import torchvision
@@ -150,6 +196,13 @@ def check_recipes() -> Check:
 def check_lmms_eval_hook() -> Check:
     """Whether lmms-eval will find us: the ``lmms_eval.models`` entry point ``avem`` loads."""
     name = "lmms-eval hook"
+    if not extras.module_present("lmms_eval"):
+        return Check(
+            name,
+            "info",
+            f"lmms-eval not installed ({extras.install_command(['lmms-eval'])})",
+            False,
+        )
     eps = [ep for ep in metadata.entry_points(group="lmms_eval.models") if ep.name == "avem"]
     if not eps:
         return Check(
@@ -190,6 +243,8 @@ def check_trl_hook(dirs: Iterable[Path] | None = None) -> Check:
     from avem_plugins.launch import trl_hook
 
     name = "trl --recipe hook"
+    if not extras.module_present("trl"):
+        return Check(name, "info", f"trl not installed ({extras.install_command(['trl'])})", False)
     pth = find_trl_hook_pth(dirs)
     if pth is None:
         return Check(
@@ -239,6 +294,7 @@ def run_checks(*, torch_pair: bool = True) -> list[Check]:
     """Every check, in report order."""
     checks: list[Check] = [
         Check("python", "info", sys.version.split()[0], required=False),
+        *check_extras(),
         *check_versions(),
     ]
     if torch_pair:

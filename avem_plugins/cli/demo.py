@@ -41,6 +41,9 @@ def demo(
     ] = False,
 ) -> None:
     """Evaluate → train (AVEm-DPO) → re-evaluate → report, on a tiny random model and synthetic clips."""
+    from avem_plugins.cli.extras import require
+
+    require("avem demo", "lmms-eval", "trl", "report", transformers=True)
     from avem_plugins.demo import DemoConfig, DemoError, run_demo
 
     config = DemoConfig(

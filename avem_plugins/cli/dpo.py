@@ -21,6 +21,9 @@ def dpo(
 
     Every other flag is handled as by `trl dpo`: ScriptArguments, AVEmDPOConfig and ModelConfig fields, --config FILE, --accelerate_config NAME_OR_PATH, and accelerate launch flags. Flags override --config, which overrides the recipe. `avem dpo --recipe NAME -h` lists every flag with the recipe's values as defaults.
     """
+    from avem_plugins.cli.extras import require
+
+    require("avem dpo", "trl", transformers=True)
     from avem_plugins.launch.launcher import RECIPE_FLAG, launch
 
     argv = ([RECIPE_FLAG, recipe] if recipe is not None else []) + list(ctx.args)

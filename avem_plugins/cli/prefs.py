@@ -168,6 +168,9 @@ def build(
             )  # fmt: skip
         else:
             assert local_model is not None
+            from avem_plugins.cli.extras import require
+
+            require("avem prefs build --local-model", transformers=True)
             client = LocalChatClient(
                 local_model, max_new_tokens=max_tokens, temperature=temperature
             )

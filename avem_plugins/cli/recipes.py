@@ -85,6 +85,9 @@ def validate(
     ] = None,
 ) -> None:
     """Bind recipes to the real config dataclasses and adapter registry; exit 1 on errors."""
+    from avem_plugins.cli.extras import require
+
+    require("avem recipes validate", "trl", transformers=True)
     from avem_plugins.launch.recipe import RecipeError, available_recipes
     from avem_plugins.launch.recipe import validate as validate_one
 

@@ -24,6 +24,9 @@ def report(
     ] = None,
 ) -> None:
     """Write a Markdown summary and an HTML page with plots for RESULTS."""
+    from avem_plugins.cli.extras import require
+
+    require("avem report", "report")
     from avem_plugins.report import ReportError
     from avem_plugins.report import report as write
 

@@ -17,6 +17,9 @@ def tiny_model(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights.")] = 0,
 ) -> None:
     """Build a tiny random-weight Qwen-Omni thinker and its processor (no hub access)."""
+    from avem_plugins.cli.extras import require
+
+    require("avem tiny-model", transformers=True)
     from avem_plugins.testing.tiny import FAMILIES, build_tiny_model
 
     if family not in FAMILIES:

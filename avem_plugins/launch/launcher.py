@@ -245,6 +245,13 @@ def launch(
     runner: Callable[[list[str]], None] = _accelerate_launch,
 ) -> int:
     """Parse, then run ``accelerate launch`` on the worker; return the exit code."""
+    from avem_plugins import extras
+
+    try:  # TRL and peft (the `trl` extra) and transformers 5.23+, before any parsing
+        extras.require(prog, "trl", transformers=True)
+    except (extras.MissingExtraError, extras.RequirementError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
     try:
         launch_plan = plan(argv, prog=prog)
         runner(launch_plan.accelerate_argv())

@@ -61,6 +61,15 @@ lmms-eval's evaluator uses to shard requests and gather results.
 
 from __future__ import annotations
 
+from avem_plugins.extras import RequirementError, require_transformers
+from avem_plugins.lmms.failures import exit_if_cli
+
+try:  # one line under transformers 4.x (README: Install), not a traceback from deep inside
+    require_transformers("avem_av (avem-plugins' lmms-eval model)")
+except RequirementError as _err:
+    exit_if_cli(_err)  # in the lmms-eval CLI: that line and exit status 1
+    raise
+
 import hashlib
 import json
 import logging

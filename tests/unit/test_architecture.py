@@ -24,13 +24,14 @@ SOURCES = {
 #: Each part of the code and the parts it may import (besides itself). A part is a module or
 #: sub-package of ``avem_plugins``; ``plugins`` and ``tasks`` are the mapped top-level folders.
 #: Keep in step with "Map of the code" in CONTRIBUTING.md.
-BASE = {"__init__", "hookspecs", "modality", "runinfo", "importhook"}
+BASE = {"__init__", "hookspecs", "modality", "runinfo", "importhook", "extras"}
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
     "hookspecs": set(),
     "modality": set(),
     "runinfo": set(),
     "importhook": set(),
+    "extras": set(),
     "media": BASE,
     "chat_template": BASE | {"adapters", "media"},  # public alias of adapters.chat_template
     "adapters": BASE | {"media"},
@@ -167,7 +168,7 @@ def test_each_part_imports_only_what_the_map_allows():
     assert not bad, "layering broken:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("part", ["modality", "hookspecs", "runinfo", "importhook"])
+@pytest.mark.parametrize("part", ["modality", "hookspecs", "runinfo", "importhook", "extras"])
 def test_the_base_imports_nothing_of_ours(part):
     graph = import_graph()
     assert not graph[f"avem_plugins.{part}"] - {"avem_plugins"}
