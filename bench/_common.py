@@ -54,6 +54,24 @@ def offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+#: Native (C++) loggers that write straight to the process's stderr, and the setting that
+#: keeps them quiet: torch's profiler library (kineto) prints ``USDT: ... profiler_start`` /
+#: ``profiler_stop`` around every ``torch.profiler`` session and ``gpuGetDeviceCount failed``
+#: when it probes for a GPU on a machine without one. Level 6 is above its ERROR level.
+NATIVE_QUIET_ENV: dict[str, str] = {"KINETO_LOG_LEVEL": "6"}
+
+
+def quiet_native() -> None:
+    """Keep the profiler's and the device probe's native log lines out of the output.
+
+    Python's warning and logging filters cannot reach them; the libraries read these
+    variables when they start (lazily: calling this before the first profiler session is
+    enough). A value the user set is kept.
+    """
+    for key, value in NATIVE_QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def quiet() -> None:
     """Silence library chatter so that the tables stay readable."""
     warnings.filterwarnings("ignore")

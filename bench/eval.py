@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, fps, size = (1.0, 25, (160, 120)) if args.quick else (3.0, 25, (320, 240))
 
     _common.offline_env()
+    _common.quiet_native()
     with _common.workdir(args.workdir) as work:
         import os
 

@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     per_task = args.per_task or (3 if quick else 6)
 
     _common.offline_env()
+    _common.quiet_native()
     with _common.workdir(args.workdir) as work:
         import os
 

@@ -681,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown contenders {sorted(unknown)}; choose from {CONTENDERS}")
 
     _common.offline_env()
+    _common.quiet_native()
     _common.quiet()
     import torch
 
