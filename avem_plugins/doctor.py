@@ -38,11 +38,13 @@ MEDIA_ENV_VARS: tuple[str, ...] = (
     "DFEW_AUDIO_ROOT",
     "DFEW_ANNOTATIONS",
     "RAVDESS_ROOT",
+    "RAVDESS_AUDIO_ROOT",
     "EMER_ROOT",
     "MER2023_ROOT",
     "MER2023_LABELS",
     "MER2023_AUDIO_ROOT",
     "LMMS_EVAL_MEDIA_ROOT",
+    "AVEM_AVERE_REPO",  # the authors' checkout for AVEM_ANSWER_PARSER=compat
 )
 #: Extra advice for a package whose version does not satisfy our requirement.
 _ADVICE: dict[str, str] = {
