@@ -180,6 +180,15 @@ def test_robust_and_compat_scoring_on_the_spec_quirks(monkeypatch):
     assert utils.score(four, "a woman, maybe")["status"] == "unparsed"
 
 
+def test_a_hedge_counts_as_unparsed_not_as_no():
+    items = [utils.process_results(_doc(answer="B"), [a])["unparsed_count"] for a in
+             ("no idea", "Nope", "Definitely not")]  # fmt: skip
+    assert [(r["correct"], r["status"]) for r in items] == [
+        (False, "unparsed"), (True, "ok"), (True, "ok"),
+    ]  # fmt: skip
+    assert utils.aggregate_unparsed_count(items) == 1
+
+
 def test_yes_no_aggregations_robust():
     docs_answers = [
         (_doc(answer="A", kind="relevant"), "Yes"),
