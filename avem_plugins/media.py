@@ -119,6 +119,8 @@ FRAME_RULE = "floor(linspace(0,n-1,num_frames))"
 AUDIO_CHANNEL_RULE = "first"
 #: Audio shorter than this is zero-padded at the end to it (``fit_audio_length``).
 AUDIO_MIN_SECONDS = 1.0
+#: Declared audio sample rates decoded (Hz); others are a damaged header, refused before decoding.
+SOURCE_RATES: tuple[int, int] = (1000, 768_000)
 #: Audio longer than this is cut to it (``fit_audio_length``).
 AUDIO_MAX_SECONDS = 30.0
 
@@ -352,6 +354,12 @@ class _Probe:
     video_seconds: float | None
     audio_seconds: float | None  # the audio stream's declared duration
     container_seconds: float | None
+    #: Whether FFmpeg has a decoder for the first video / audio stream (a damaged header,
+    #: e.g. a wav declaring 0 bits per sample, leaves none; PyAV crashes decoding it).
+    video_decodable: bool = True
+    audio_decodable: bool = True
+    #: The first audio stream's declared sample rate (0: unknown or undecodable).
+    audio_rate: int = 0
 
 
 def _existing_file(path: StrPath) -> Path:
@@ -391,8 +399,8 @@ def _open(path: StrPath) -> Any:
     import av
 
     _existing_file(path)
-    try:
-        return av.open(os.fspath(path))
+    try:  # metadata are never used: undecodable tags (not UTF-8) must not stop the decode
+        return av.open(os.fspath(path), metadata_errors="replace")
     except av.error.FFmpegError as err:
         raise _unreadable(path, err) from err
 
@@ -413,6 +421,9 @@ def _inspect(container: Any) -> _Probe:
         container_seconds=(
             container.duration / 1e6 if container.duration and container.duration > 0 else None
         ),
+        video_decodable=bool(videos) and videos[0].codec_context is not None,
+        audio_decodable=bool(audios) and audios[0].codec_context is not None,
+        audio_rate=int(audios[0].rate or 0) if audios and audios[0].codec_context else 0,
     )
 
 
@@ -608,7 +619,7 @@ class _AudioSink:
 def _check_streams(
     path: StrPath, probe: _Probe, *, frames: bool, audio: bool, missing_audio_ok: bool
 ) -> bool:
-    """Raise the typed error of a missing stream; return whether to decode audio."""
+    """Raise the typed error of a missing or undecodable stream; return whether to decode audio."""
     if frames and not probe.has_video:
         raise NoVideoStreamError(
             path, "has no video stream; pass it as the audio file, or use want_video=False"
@@ -617,6 +628,24 @@ def _check_streams(
         if not missing_audio_ok:
             raise _no_audio_error(path)
         return False
+    for kind, wanted, decodable in (
+        ("video", frames, probe.video_decodable),
+        ("audio", audio, probe.audio_decodable),
+    ):
+        if wanted and not decodable:
+            raise CorruptMediaError(
+                path,
+                f"its {kind} stream cannot be decoded (no decoder for its codec parameters: the "
+                "header is damaged or the codec unknown); re-encode the file with ffmpeg",
+            )
+    low, high = SOURCE_RATES
+    if audio and probe.audio_rate and not low <= probe.audio_rate <= high:
+        # e.g. a wav header saying 1 Hz: its samples would resample to gigabytes
+        raise CorruptMediaError(
+            path,
+            f"its audio stream declares {probe.audio_rate} samples per second, outside "
+            f"{low}-{high} (a damaged header); re-encode the file with ffmpeg",
+        )
     return audio
 
 

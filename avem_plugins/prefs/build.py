@@ -36,7 +36,6 @@ Token usage is summed per run and written, with the run's settings, to ``<out>.t
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -64,13 +63,14 @@ from avem_plugins.prefs.llm_client import (
     Usage,
 )
 from avem_plugins.prefs.schema import (
-    OutsideMediaRootError,
+    MediaPathError,
     PreferenceDataError,
     normalize_row,
     parse_jsonl,
     relative_to_root,
     under_root,
 )
+from avem_plugins.scoring.taskdata import read_csv
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def _table_path(row: Mapping[str, str], column: str, root: Path, where: str) -> 
         return None
     try:
         return under_root(row[column], root)
-    except OutsideMediaRootError as e:
+    except MediaPathError as e:
         raise PrefsBuildError(
             f"{where}, column {column!r}: {e}; pass --media-root with a folder that contains "
             "every clip"
@@ -212,30 +212,26 @@ def read_clips(csv_path: str | Path, media_root: str | Path | None = None) -> li
     if not csv_path.is_file():
         raise PrefsBuildError(f"clips table not found: {csv_path}")
     root = (Path(media_root) if media_root is not None else csv_path.parent).resolve()
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in reader.fieldnames or ()]
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise PrefsBuildError(
-                    f"{csv_path}: missing column(s) {missing}; a clips table needs {list(REQUIRED_COLUMNS)} "
-                    f"and may have id, audio, visual_caption, audio_caption, visual_cue, audio_cue, notes"
-                )
-            raw_rows = [
-                {(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader
-            ]
-    except UnicodeDecodeError as e:
-        raise PrefsBuildError(f"{csv_path}: not UTF-8 ({e}); save the table as UTF-8") from e
+    raw_rows = read_csv(
+        csv_path,
+        REQUIRED_COLUMNS,
+        error=PrefsBuildError,
+        hint="; a clips table may also have id, audio, visual_caption, audio_caption, "
+        "visual_cue, audio_cue, notes",
+    )
     clips: list[Clip] = []
     seen: dict[str, int] = {}
-    for i, row in enumerate(raw_rows, start=2):
+    for i, row in raw_rows:
         where = f"{csv_path} line {i}"
         for column in REQUIRED_COLUMNS:
             if not row.get(column):
                 raise PrefsBuildError(f"{where}: column {column!r} is empty")
         video = _table_path(row, "path", root, where)
         assert video is not None
+        if video == root:
+            raise PrefsBuildError(
+                f"{where}, column 'path': {row['path']!r} is the media root itself, not a clip"
+            )
         clip = Clip(
             id=row.get("id")
             or PurePosixPath(*video.relative_to(root).parts).with_suffix("").as_posix(),

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -69,9 +70,24 @@ class PreferenceDataError(ValueError):
     """A preference row is malformed; the message names the file, row and field."""
 
 
-class OutsideMediaRootError(ValueError):
+class MediaPathError(ValueError):
+    """A media path that cannot be used: outside its media root, or no usable path at all."""
+
+
+class OutsideMediaRootError(MediaPathError):
     """A media path resolves outside its media root (``..``, an absolute path elsewhere, or a
     symlink leading out)."""
+
+
+def _unusable(text: str) -> str | None:
+    """Why ``text`` cannot name a file (a NUL byte, a lone surrogate), else ``None``."""
+    if "\x00" in text:
+        return "it contains a NUL byte"
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return "it is not valid Unicode (a lone surrogate such as \\ud800)"
+    return None
 
 
 # -- the media root -------------------------------------------------------------------------
@@ -79,10 +95,25 @@ class OutsideMediaRootError(ValueError):
 
 def under_root(value: str | os.PathLike[str], root: Path) -> Path:
     """``value`` resolved (symlinks followed) against ``root`` when relative; it must stay
-    inside the root, else :class:`OutsideMediaRootError`. The one media-root rule."""
+    inside the root, else :class:`OutsideMediaRootError`. The one media-root rule.
+    :class:`MediaPathError` for a value that is no usable path (NUL byte, lone surrogate)."""
     root = root.resolve()
+    reason = _unusable(os.fspath(value))
+    if reason is not None:
+        raise MediaPathError(f"{os.fspath(value)!r} is not a usable path: {reason}")
     path = Path(value).expanduser()
-    resolved = (path if path.is_absolute() else root / path).resolve()
+    try:
+        resolved = (path if path.is_absolute() else root / path).resolve()
+    except OSError as e:
+        raise MediaPathError(
+            f"{os.fspath(value)!r} cannot be resolved: {e.strerror or e}"
+        ) from None
+    try:
+        resolved.exists()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise MediaPathError(
+            f"{os.fspath(value)!r} is not a usable path: {e.strerror or e}"
+        ) from None
     if not resolved.is_relative_to(root):
         raise OutsideMediaRootError(
             f"{os.fspath(value)!r} resolves to {resolved}, outside the media root {root}"
@@ -173,6 +204,16 @@ def _located(where: str, line: int, obj: Any) -> RawRow:
     return RawRow(where, line, obj)
 
 
+def _unreadable_json(data: bytes | str, err: Exception) -> str:
+    """Why JSON the json module refuses beyond syntax cannot be read (and where, if known)."""
+    if isinstance(err, RecursionError):
+        return "lists or objects nested too deeply"
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    digits = re.search(r"\d{4301,}", text)
+    where = f" at line {text.count(chr(10), 0, digits.start()) + 1}" if digits else ""
+    return f"a number with more than 4300 digits{where}"
+
+
 def parse_jsonl(data: bytes, name: str) -> list[RawRow]:
     """The non-blank lines of JSONL ``data`` as rows of ``name``, each read on its own."""
     rows: list[RawRow] = []
@@ -188,6 +229,10 @@ def parse_jsonl(data: bytes, name: str) -> list[RawRow]:
             rows.append(RawRow(where, n, problem=_error("json",
                 f"{where}: malformed JSON ({e.msg} at column {e.colno}); each line must be one "
                 "JSON object (JSONL), or the whole file one JSON list",
+            )))  # fmt: skip
+        except (ValueError, RecursionError) as e:
+            rows.append(RawRow(where, n, problem=_error("json",
+                f"{where}: unreadable JSON ({_unreadable_json(raw, e)})",
             )))  # fmt: skip
         else:
             rows.append(_located(where, n, obj))
@@ -207,6 +252,10 @@ def _parse_json_list(data: bytes, name: str) -> list[RawRow]:
         return [RawRow(where, e.lineno, problem=_error("json",
             f"{where}: malformed JSON ({e.msg} at column {e.colno}); the file starts with '[' "
             "so it is read as one JSON list",
+        ))]  # fmt: skip
+    except (ValueError, RecursionError) as e:
+        return [RawRow(name, None, problem=_error("json",
+            f"{name}: unreadable JSON list ({_unreadable_json(data, e)})",
         ))]  # fmt: skip
     return [_located(f"{name} item {i}", i, obj) for i, obj in enumerate(items, start=1)]
 
@@ -271,6 +320,12 @@ def same_text(a: str, b: str) -> bool:
 def _text(row: Mapping[str, Any], name: str, where: str, issues: list[Issue]) -> str | None:
     """A text field's value, or ``None`` (with an issue when that is wrong)."""
     value = row.get(name)
+    if isinstance(value, str) and _unusable(value.replace("\x00", "")) is not None:
+        issues.append(_error("encoding",
+            f"{where}, field {name!r}: not valid Unicode text (a lone surrogate such as \\ud800)",
+            name,
+        ))  # fmt: skip
+        return None
     if isinstance(value, str) and value.strip():
         return value
     if value is None or isinstance(value, str):
@@ -304,6 +359,12 @@ def _media(
             f"{where}, field {name!r}: expected a path string, got {type(value).__name__}", name,
         ))  # fmt: skip
         return None
+    reason = _unusable(value)
+    if reason is not None:
+        issues.append(_error("bad_path",
+            f"{where}, field {name!r}: {value!r} is not a usable path: {reason}", name,
+        ))  # fmt: skip
+        return None
     if root is None:
         resolved = Path(value.strip()).expanduser()
         if not resolved.is_absolute():
@@ -316,20 +377,27 @@ def _media(
     else:
         try:
             resolved = under_root(value.strip(), root)
-        except OutsideMediaRootError as e:
+        except MediaPathError as e:
             issues.append(_error("escapes_root",
                 f"{where}, field {name!r}: {e}; keep media under the root (no '..', absolute "
                 f"paths or symlinks leading out) or {_ROOT_HINT} to a folder containing them",
                 name,
             ))  # fmt: skip
             return None
-    if check_exists and not resolved.is_file():
+    if check_exists and not _is_file(resolved):
         shown_root = root.resolve() if root is not None else None
         issues.append(_error("missing_media",
             f"{where}, field {name!r}: media file not found: {resolved} (media root: "
             f"{shown_root}); fix the path or {_ROOT_HINT}", name,
         ))  # fmt: skip
     return str(resolved)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name longer than the file system allows
+        return False
 
 
 def _texts(row: Mapping[str, Any], where: str, issues: list[Issue]) -> list[str | None]:
@@ -343,7 +411,12 @@ def _texts(row: Mapping[str, Any], where: str, issues: list[Issue]) -> list[str 
             ))  # fmt: skip
     for name in ("emotion", "modality", "id"):
         value = row.get(name)
-        if isinstance(value, str) and not value.strip():
+        if isinstance(value, str) and _unusable(value.replace("\x00", "")) is not None:
+            issues.append(_error("encoding",
+                f"{where}, field {name!r}: not valid Unicode text (a lone surrogate such as "
+                "\\ud800)", name,
+            ))  # fmt: skip
+        elif isinstance(value, str) and not value.strip():
             issues.append(_warning("empty_field",
                 f"{where}: field {name!r} is empty (treated as absent)", name,
             ))  # fmt: skip

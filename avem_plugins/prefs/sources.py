@@ -40,9 +40,9 @@ from typing import Any
 
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from avem_plugins.prefs.build import Clip
-from avem_plugins.prefs.schema import OutsideMediaRootError, relative_to_root
+from avem_plugins.prefs.schema import MediaPathError, relative_to_root
 from avem_plugins.scoring.lexicon import MER_CLASSES
-from avem_plugins.scoring.taskdata import index_files
+from avem_plugins.scoring.taskdata import index_files, read_csv
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def clip_key(name: Any) -> str:
     path = PurePosixPath(text)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         text = path.stem
-    return str(int(text)) if text.isdigit() else text
+    return (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else text
 
 
 def read_xlsx(path: str | Path, sheet: str | None = None) -> list[list[Any]]:
@@ -147,7 +147,10 @@ def read_xlsx(path: str | Path, sheet: str | None = None) -> list[list[Any]]:
         if sheet is not None and sheet not in book.sheetnames:
             raise SourceError(f"{path}: no worksheet {sheet!r}; it has {book.sheetnames}")
         ws = book[sheet] if sheet is not None else book.worksheets[0]
-        return [list(row) for row in ws.iter_rows(values_only=True)]
+        try:  # read-only workbooks read the sheet only now
+            return [list(row) for row in ws.iter_rows(values_only=True)]
+        except Exception as e:  # zipfile/zlib/XML errors of a damaged sheet
+            raise SourceError(f"{path}: not a readable .xlsx workbook ({e})") from e
     finally:
         book.close()
 
@@ -157,21 +160,12 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> list[tuple[int, dict
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [(h or "").strip() for h in reader.fieldnames or []]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise SourceError(f"{path}: missing column(s) {missing}; the header is {header}")
-        return [
-            (line, {(k or "").strip(): (v or "").strip() for k, v in row.items()})
-            for line, row in enumerate(reader, start=2)
-        ]
+    return read_csv(path, required, error=SourceError)
 
 
 def _label_id(value: Any) -> int | None:
     text = _cell(value)
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
 
 
 def read_mafw_labels(path: str | Path) -> tuple[list[tuple[str, str]], int]:
@@ -500,7 +494,7 @@ def assign_mismatches(
 def _relative(path: Path, media_root: Path) -> str:
     try:  # a clip path is relative to the working folder, not to the media root
         return relative_to_root(path.absolute(), media_root)
-    except OutsideMediaRootError as e:
+    except MediaPathError as e:
         raise SourceError(
             f"{e}; pass a --media-root that holds every clip (and the same --media-root to "
             "`avem prefs build`)"

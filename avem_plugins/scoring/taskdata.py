@@ -17,6 +17,8 @@ and ``--offset`` apply to those rows as usual.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -130,6 +132,58 @@ def optional_env_path(var: str) -> Path | None:
     return path
 
 
+def read_csv(
+    path: Path,
+    required: Sequence[str],
+    *,
+    error: type[Exception] = TaskDataError,
+    hint: str = "",
+) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` pairs of a UTF-8 CSV (a BOM is fine) whose header has ``required``.
+
+    Column names and cells are stripped; cells beyond the header are ignored and missing
+    ones read ``""``; blank lines are skipped. ``line`` is the row's first line in the file.
+
+    :raises error: naming the file (and the line) for a file that is not UTF-8, a row the
+        csv module cannot read (e.g. a cell over its size limit), or missing columns (the
+        message then ends with ``hint``).
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise error(
+            f"{path} line {line}: not UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    header: list[str] | None = None
+    start = 1
+    try:
+        for cells in reader:
+            if header is None:
+                header = [c.strip() for c in cells]
+                missing = [c for c in required if c not in header]
+                if missing:
+                    raise error(
+                        f"{path}: missing column(s) {missing}; expected columns "
+                        f"{','.join(required)}, got {header}{hint}"
+                    )
+            elif cells:
+                values = [c.strip() for c in cells] + [""] * (len(header) - len(cells))
+                row: dict[str, str] = {}
+                for name, value in zip(header, values, strict=False):
+                    row.setdefault(name, value)  # a repeated column: the first one counts
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise error(f"{path} line {reader.line_num}: not a readable CSV row ({err})") from None
+    if header is None:
+        raise error(f"{path}: empty file; expected columns {','.join(required)}")
+    return rows
+
+
 def index_files(
     root: Path, suffixes: Iterable[str], key: Callable[[Path], Any] | None = None
 ) -> dict[Any, Path]:
@@ -137,13 +191,24 @@ def index_files(
 
     The key defaults to the file stem; a ``key`` returning ``None`` skips the file. When
     two files share a key the first in sorted path order wins and a warning counts the
-    duplicates.
+    duplicates. Symlinked folders are followed, each real folder once: a link back up the
+    tree (a folder containing itself) is not walked again, which would never end.
     """
     wanted = {s.lower() for s in suffixes}
     key = key or (lambda p: p.stem)
     found: dict[Any, Path] = {}
     duplicates = 0
+    visited: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in visited:  # reached again through a symlink
+            dirnames[:] = []
+            continue
+        visited.add((info.st_dev, info.st_ino))
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name

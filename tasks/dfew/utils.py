@@ -6,8 +6,8 @@ variables in README.md.
 
 from __future__ import annotations
 
-import csv
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from avem_plugins.scoring import authors, taskdata
 if TYPE_CHECKING:
     import datasets
 
+log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "dfew"
 ROOT_ENV = "DFEW_ROOT"
@@ -67,30 +68,25 @@ def fold_csv(fold: int, root: Path) -> Path:
 
 
 def read_fold(path: Path) -> list[tuple[int, str]]:
-    """``(clip id, label)`` rows of a fold CSV (columns ``video_name,label``); label 0 skipped."""
+    """``(clip id, label)`` rows of a fold CSV (columns ``video_name,label``); label 0 (not
+    single-labelled) is left out and counted in a log line."""
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        fields = {f.strip() for f in reader.fieldnames or []}
-        if not {"video_name", "label"} <= fields:
+    unlabelled = 0
+    for line, row in taskdata.read_csv(path, ("video_name", "label")):
+        try:
+            clip, label = int(row["video_name"]), int(float(row["label"]))
+        except (ValueError, OverflowError):
             raise taskdata.TaskDataError(
-                f"{path}: expected columns video_name,label, got {sorted(fields)}"
-            )
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            try:
-                clip, label = int(row["video_name"]), int(float(row["label"]))
-            except ValueError:
-                raise taskdata.TaskDataError(
-                    f"{path}, line {line}: video_name and label must be integers, got {row}"
-                ) from None
-            if label == 0:
-                continue
-            if label not in CLASSES:
-                raise taskdata.TaskDataError(
-                    f"{path}, line {line}: label {label} is not one of 0-7"
-                )
-            rows.append((clip, CLASSES[label]))
+                f"{path}, line {line}: video_name and label must be integers, got {row}"
+            ) from None
+        if label == 0:
+            unlabelled += 1
+            continue
+        if label not in CLASSES:
+            raise taskdata.TaskDataError(f"{path}, line {line}: label {label} is not one of 0-7")
+        rows.append((clip, CLASSES[label]))
+    if unlabelled:
+        log.info("%s: %d rows with label 0 (not single-labelled) left out", path, unlabelled)
     return rows
 
 

@@ -88,6 +88,16 @@ def _read_items(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
         ) from None
     except (OSError, json.JSONDecodeError) as err:
         raise taskdata.TaskDataError(f"{QUESTIONS_ENV}: cannot read {path}: {err}") from None
+    except ValueError as err:  # an integer longer than Python's 4300-digit limit
+        raise taskdata.TaskDataError(
+            f"{QUESTIONS_ENV}: cannot read {path}: {str(err).split(';')[0]}; use the released "
+            "file unchanged"
+        ) from None
+    except RecursionError:
+        raise taskdata.TaskDataError(
+            f"{QUESTIONS_ENV}: cannot read {path}: lists or objects nested too deeply; use the "
+            "released file unchanged"
+        ) from None
     if not isinstance(data, list):
         raise taskdata.TaskDataError(
             f"{path}: expected a JSON list of questions, got {type(data).__name__}"
@@ -117,7 +127,13 @@ def _read_items(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
 
 def _check_item(path: str, i: int, item: dict[str, Any]) -> None:
     """One item's choices, gold letter and clip path (which must stay under ``DFEW_ROOT``)."""
-    where = f"{path}: item {i} (id {item['id']})"
+    ident = item["id"]
+    shown = ident if isinstance(ident, str) and ident.isprintable() else repr(ident)
+    where = f"{path}: item {i} (id {shown})"
+    if not isinstance(item["task"], str):
+        raise taskdata.TaskDataError(
+            f"{where}, field 'task': expected one of {list(TASKS)}, got {item['task']!r}"
+        )
     choices = item["choices"]
     if not isinstance(choices, list) or not choices:
         raise taskdata.TaskDataError(f"{where}: 'choices' must be a non-empty list")

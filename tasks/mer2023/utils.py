@@ -13,7 +13,6 @@ MER's ``worried`` has no label of its own in the shared emotion lexicon: its wor
 
 from __future__ import annotations
 
-import csv
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -90,29 +89,21 @@ def read_labels(path: Path) -> list[tuple[str, str]]:
     """
     rows: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        fields = {(f or "").strip() for f in reader.fieldnames or []}
-        if not {"name", "discrete"} <= fields:
+    for line, row in taskdata.read_csv(path, ("name", "discrete")):
+        name, discrete = _clip_name(row["name"]), row["discrete"].lower()
+        if not name:
+            raise taskdata.TaskDataError(f"{path}, line {line}: empty 'name'")
+        if discrete not in CLASSES:
             raise taskdata.TaskDataError(
-                f"{path}: expected columns name,discrete (MER2023's label files), got {sorted(fields)}"
+                f"{path}, line {line}: discrete label {row['discrete']!r} is not one of "
+                f"{list(CLASSES)}"
             )
-        for line, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            name, discrete = _clip_name(row["name"]), row["discrete"].lower()
-            if not name:
-                raise taskdata.TaskDataError(f"{path}, line {line}: empty 'name'")
-            if discrete not in CLASSES:
-                raise taskdata.TaskDataError(
-                    f"{path}, line {line}: discrete label {row['discrete']!r} is not one of "
-                    f"{list(CLASSES)}"
-                )
-            if name in seen:
-                raise taskdata.TaskDataError(
-                    f"{path}, line {line}: clip {name!r} is listed again (first on line {seen[name]})"
-                )
-            seen[name] = line
-            rows.append((name, CLASSES[discrete]))
+        if name in seen:
+            raise taskdata.TaskDataError(
+                f"{path}, line {line}: clip {name!r} is listed again (first on line {seen[name]})"
+            )
+        seen[name] = line
+        rows.append((name, CLASSES[discrete]))
     return rows
 
 

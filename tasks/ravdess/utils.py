@@ -6,6 +6,7 @@ No side effects at import: files are listed when a task loads (``RAVDESS_ROOT``)
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from avem_plugins.scoring import authors, taskdata
 if TYPE_CHECKING:
     import datasets
 
+log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "ravdess"
 ROOT_ENV = "RAVDESS_ROOT"
@@ -51,7 +53,7 @@ def parse_name(name: str) -> dict[str, str] | None:
     'anger'
     """
     parts = Path(name).stem.split("-")
-    if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
+    if len(parts) != 7 or not all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts):
         return None
     if parts[2] not in EMOTIONS:
         return None
@@ -64,11 +66,21 @@ def parse_name(name: str) -> dict[str, str] | None:
 def find_files(root: Path, modality: str) -> list[Path]:
     """The speech files of one modality under ``root`` (``Actor_NN/`` folders or flat)."""
     prefix, suffix = SOURCES[modality]
-    files = taskdata.index_files(
-        root,
-        (suffix,),
-        key=lambda p: p.name if p.name.startswith(prefix + "-") and parse_name(p.name) else None,
-    )
+    unnamed: list[Path] = []
+
+    def key(path: Path) -> str | None:
+        if parse_name(path.name) is None:
+            unnamed.append(path)
+            return None
+        return path.name if path.name.startswith(prefix + "-") else None
+
+    files = taskdata.index_files(root, (suffix,), key=key)
+    if unnamed:  # left out, and said so: e.g. a renamed copy or a name with a typo
+        log.warning(
+            "ravdess: %d %s files under %s are not named like RAVDESS files "
+            "(03-01-05-01-02-01-12%s) and are left out, e.g. %s",
+            len(unnamed), suffix, root, suffix, unnamed[0],
+        )  # fmt: skip
     return [files[k] for k in sorted(files)]
 
 
@@ -92,9 +104,11 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
             "(RAVDESS's Actor_NN folders, or the files in one folder)"
         )
     rows = []
+    outside = 0
     for path in files:
         label = parse_name(path.name)["emotion"]  # type: ignore[index]
         if label not in labels:
+            outside += 1
             continue
         audio = audio_root / path.relative_to(root).with_suffix(".wav") if audio_root else path
         rows.append(
@@ -110,6 +124,8 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
                 "scorer_family": SCORER_FAMILY,
             }
         )
+    if outside:
+        log.info("ravdess: %d files with labels outside %s left out (protocol)", outside, labels)
     return taskdata.keep_present(
         rows,
         task=f"ravdess ({modality}, {classes} classes)",
