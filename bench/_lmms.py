@@ -83,6 +83,46 @@ def write_emorealm_data(
     return EmoReAlMData(dfew_root=dfew, questions=questions, clips=clips, questions_total=total)
 
 
+def write_dfew_data(
+    root: Path, specs: list[tuple[float, int]], size: tuple[int, int]
+) -> tuple[Path, int]:
+    """A DFEW-style tree (fold 1) whose clips are ``size`` (width, height) H.264 + AAC clips,
+    one per ``(seconds, fps)`` of ``specs``; each is asked about once (DFEW's protocol).
+    Returns ``(root, number of clips)``."""
+    from avem_plugins.testing.benchdata import DFEW_IDS, write_dfew_tree
+    from avem_plugins.testing.synth import EMOTION_CUES, write_clip
+
+    emotions = list(DFEW_IDS)
+    labels = {i + 1: emotions[i % len(emotions)] for i in range(len(specs))}
+    tree = write_dfew_tree(root, labels, clips=False)  # layout + fold CSV
+    for (clip, emotion), (seconds, fps) in zip(sorted(labels.items()), specs, strict=True):
+        (path,) = tree.glob(f"Clip/part_*/{clip:05d}.mp4")
+        visual, audio = EMOTION_CUES[emotion]
+        write_clip(
+            path, visual_cue=visual, audio_cue=audio, seed=clip, duration=seconds, fps=fps,
+            size=size,
+        )  # fmt: skip
+    return tree, len(labels)
+
+
+def run_task(lm: Any, task: str, env: dict[str, str], *, task_manager: Any = None) -> Any:
+    """lmms-eval's ``simple_evaluate`` of one task with ``lm`` under ``env``; its results."""
+    from lmms_eval.evaluator import simple_evaluate
+    from lmms_eval.tasks import TaskManager
+
+    with environment(env):
+        results = simple_evaluate(
+            model=lm,
+            tasks=[task],
+            task_manager=task_manager if task_manager is not None else TaskManager(),
+            log_samples=False,
+            verbosity="ERROR",
+        )
+    if not results or task not in results.get("results", {}):
+        raise RuntimeError(f"lmms-eval returned no results for {task}")
+    return results
+
+
 @contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the block, then restore the previous values."""
@@ -190,16 +230,13 @@ def decode_counter() -> Iterator[Counter[tuple[str, str]]]:
     counts: Counter[tuple[str, str]] = Counter()
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        def get_or_decode(kind: str, path: Any, params: Any, decode: Callable[[], Any]) -> Any:
-            def counted() -> Any:
-                counts[(kind, str(Path(path).resolve()))] += 1
-                return decode()
+        def put(kind: str, path: Any, params: Any, array: Any) -> Any:
+            counts[(kind, str(Path(path).resolve()))] += 1  # every real decode is stored
+            return original(kind, path, params, array)
 
-            return original(kind, path, params, counted)
+        return put
 
-        return get_or_decode
-
-    with patched(cache, "get_or_decode", make):
+    with patched(cache, "put", make):
         yield counts
 
 
@@ -235,6 +272,5 @@ def eval_timers() -> Iterator[Timers]:
         stack.enter_context(timers.time(AvemAV, "_media", "media"))
         stack.enter_context(timers.time(AvemAV, "_generate", "model"))
         stack.enter_context(timers.time(ChatTemplateAdapter, "generation_inputs", "processor"))
-        stack.enter_context(timers.time(media, "_decode_frames", "decode_frames"))
-        stack.enter_context(timers.time(media, "_decode_audio", "decode_audio"))
+        stack.enter_context(timers.time(media, "_decode_pass", "decode"))
         yield timers

@@ -85,25 +85,35 @@ def test_realistic_size_config_builds_with_the_published_parameter_counts(bench_
 
 def test_media_quick_prints_both_tables(tmp_path):
     stdout, data = run_script(
-        "media.py", "--quick", "--rounds", "1", "--clips", "2", "--eval-clips", "2",
-        "--per-task", "1", tmp_path=tmp_path,
+        "media.py", "--quick", "--rounds", "1", "--sets", "RAVDESS-like 320x180",
+        "--eval-clips", "2", "--per-task", "1", tmp_path=tmp_path,
     )  # fmt: skip
+    assert "audio baseline: lmms-eval: read_video + " in stdout
     loaders = table_rows(stdout, "loader")
-    assert len(loaders) == 6 and any(r[0].startswith("lmms-eval: read_video") for r in loaders)
-    assert all(positive(v) for v in data["throughput"]["clips_per_s"].values())
-    shapes = {tuple(s) for s in data["throughput"]["shapes"].values() if s is not None}
-    assert shapes == {(8, 120, 160, 3)}, "every loader must return the same frames"
+    names = [r[0] for r in loaders]
+    assert names[0] == "ours: decode_clip, auto (PyAV one pass)"
+    assert "lmms-eval: read_video (frames only)" in names and data["audio_baseline"] in names
+    assert sum(n.startswith("ours: PyAV one pass, thread_type=") for n in names) == 4
+    (result,) = data["throughput"].values()
+    assert all(positive(v) for v in result["clips_per_s"].values())
+    frames = {tuple(s[0]) for s in result["shapes"].values()}
+    assert frames == {(8, 180, 320, 3)}, "every loader must return the same frames"
+    audio = {n: s[1] for n, s in result["shapes"].items() if n.startswith("ours")}
+    assert set(audio.values()) == {16000}  # 1 s at 16 kHz, from every backend of ours
     runs = table_rows(stdout, "run")
     assert [r[0] for r in runs] == ["avem_av (default media cache)", "same, cache disabled"]
     decodes = data["decodes"]
     assert decodes["clips"] == 2 and decodes["questions"] == 5
     assert decodes["cache"]["clips_decoded"] == 2
+    statuses = {r[0]: r[3] for r in table_rows(stdout, "target")}
+    assert len(statuses) == 4 and set(statuses.values()) <= {"met", "MISSED"}
 
 
 def test_eval_quick_splits_the_run(tmp_path):
     stdout, data = run_script(
-        "eval.py", "--quick", "--clips", "2", "--per-task", "1", tmp_path=tmp_path
-    )
+        "eval.py", "--quick", "--clips", "2", "--per-task", "1", "--overlap-clips", "2",
+        tmp_path=tmp_path,
+    )  # fmt: skip
     phases = [r[0] for r in table_rows(stdout, "phase")]
     assert any(p.startswith("decode:") for p in phases)
     assert any(p.startswith("model:") for p in phases)
@@ -113,6 +123,13 @@ def test_eval_quick_splits_the_run(tmp_path):
     assert data["questions"] == 5 and positive(data["total_s"])
     seconds = {k: v[0] for k, v in data["timers"].items()}
     assert positive(seconds["model"]) and positive(seconds["media"])
+    modes = table_rows(stdout, "mode")
+    assert [r[0] for r in modes] == ["overlap (media_prefetch=2)", "no overlap (media_prefetch=0)"]
+    assert modes[0][-1].split(": ")[-1] in ("met", "MISSED") and modes[1][-1] == ""
+    waits = data["media_wait"]
+    for name in ("overlap (media_prefetch=2)", "no overlap (media_prefetch=0)"):
+        assert positive(waits[name]["model_s"]) and positive(waits[name]["decode_s"])
+        assert waits[name]["wait_s"] >= 0 and len(waits["runs"][name]) == 1
 
 
 @pytest.fixture
