@@ -157,6 +157,8 @@ def test_bindings_inherit_the_paper_defaults():
         assert recipe.sources["beta"].name == "avem.yaml"
         assert recipe.args["adapter"] != "auto" and recipe.accelerate_config
         assert recipe.args["dtype"] == "bfloat16" and recipe.args["lora_target_modules"]
+        # the collator (decoding, processor) runs in DataLoader workers, off the step's path
+        assert recipe.args["dataloader_num_workers"] >= 2
 
 
 # ---------------------------------------------------------------------------- schema
