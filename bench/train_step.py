@@ -36,9 +36,9 @@ records on CPU; the collator's processor work is outside this window). Decoded m
 cached before the timed steps (both trainers use the same cache); decoding is measured by
 ``bench/media.py``.
 
-Targets (issue 9): AVEm-DPO <= 1.6x TRL's step time; <= 2 encodings per sample per step per
-modality (true media + mismatched media) against TRL's 4; peak memory within 10% of the LoRA
-policy alone (no second model copy).
+Targets: AVEm-DPO <= 1.3x TRL's step time (issue 18; it was 1.6x in issue 9); <= 2
+encodings per sample per step per modality (true media + mismatched media) against TRL's 4;
+peak memory within 10% of the LoRA policy alone (no second model copy).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 
 CONTENDERS = ("trl", "avem", "avem-no-reuse", "policy")
-TARGET_TIME_RATIO = 1.6
+TARGET_TIME_RATIO = 1.3
 TARGET_ENCODINGS = 2.0
 TARGET_MEMORY_RATIO = 1.10
 LORA = {"r": 8, "lora_alpha": 32}  # the paper's rank 8, "scale 4"
