@@ -159,6 +159,9 @@ def test_task_index_has_our_tasks_without_include_path(task_manager_cls, task_ma
                  "ravdess_audio", "ravdess_audio_8class", "emer"):  # fmt: skip
         assert name in tm.all_tasks, name
     assert "emorealm" in tm.all_groups
+    assert "emorealm_instructed" in tm.all_groups  # the 1.x prompt, by include (issue 15)
+    for name in EMOREALM_TASKS:
+        assert name.replace("emorealm_", "emorealm_instructed_") in tm.all_tasks, name
     assert "ravdess_audio_lmeval" not in tm.all_tasks  # an lm-eval task: hidden from lmms-eval
     assert "emorealm" not in task_manager_cls("WARNING", include_defaults=False).all_tasks
 
