@@ -132,6 +132,21 @@ def test_eval_quick_splits_the_run(tmp_path):
         assert waits[name]["wait_s"] >= 0 and len(waits["runs"][name]) == 1
 
 
+def test_train_loader_quick_compares_workers_with_pre_decoded(tmp_path):
+    stdout, data = run_script("train_loader.py", "--quick", "--samples", "6", tmp_path=tmp_path)
+    rows = table_rows(stdout, "setting")
+    assert [r[0] for r in rows] == [
+        "workers=2, decoded in the workers", "workers=2, pre-decoded",
+        "workers=0, decoded in the loop", "workers=0, pre-decoded",
+    ]  # fmt: skip
+    # decoding happened in the workers, or in the training loop, as each setting says
+    # (6 clips, each frames + audio; the mismatched inputs are the same clips: cache hits)
+    assert [r[-1] for r in rows] == ["0", "0", "12", "0"]
+    assert all(positive(v) for v in data["summary"].values())
+    (status,) = [r[3] for r in table_rows(stdout, "target")]
+    assert status in ("met", "MISSED")
+
+
 @pytest.fixture
 def bench_module():
     """Import a ``bench/`` script as a module (they import ``_common`` from their folder)."""
