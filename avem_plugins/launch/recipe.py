@@ -30,6 +30,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
+import reprlib
 import shutil
 import types
 import typing
@@ -54,6 +56,19 @@ SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
 
 class RecipeError(ValueError):
     """A recipe could not be found, read or validated; the message names file and key."""
+
+
+#: Values in messages: short, one line, and never the full expansion of YAML aliases.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+_shown = _REPR.repr
+
+
+def _plain(value: Any) -> str:
+    """A name as it is when it is short printable text, else :func:`_shown`."""
+    if isinstance(value, str) and value.isprintable() and len(value) <= 120:
+        return value
+    return _shown(value)
 
 
 @dataclass(frozen=True)
@@ -128,9 +143,12 @@ def find_recipe(name_or_path: str | Path, *, relative_to: Path | None = None) ->
         if relative_to is not None and not Path(value).is_absolute():
             candidates.insert(0, relative_to / value)
         for cand in candidates:
-            if cand.is_file():
-                return cand
-        raise RecipeError(f"recipe file {value} does not exist")
+            try:
+                if cand.is_file():
+                    return cand
+            except OSError:  # e.g. a name longer than the file system allows
+                continue
+        raise RecipeError(f"recipe file {_plain(value)} does not exist")
     recipes = available_recipes()
     if value in recipes:
         return recipes[value]
@@ -142,19 +160,57 @@ def find_recipe(name_or_path: str | Path, *, relative_to: Path | None = None) ->
     )
 
 
+def _safe_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, through libyaml when PyYAML has it: the pure-Python parser
+    takes seconds on a few kB of nested brackets, libyaml refuses them at once."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_recipe_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(meta, args)`` of one file, checking only its structure (not the field names)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
+        data = _safe_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RecipeError(
+            f"{path} line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the recipe as UTF-8"
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. NUL)
+        line = raw.decode("utf-8").count("\n", 0, exc.position) + 1
+        raise RecipeError(
+            f"{path} line {line}: cannot read recipe: character {exc.character!r} is not allowed "
+            "in YAML"
+        ) from None
+    except yaml.MarkedYAMLError as exc:  # one line: what and where (YAML's own text spans lines)
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(str(exc.problem or exc.context or "").split())
+        raise RecipeError(f"{path}{where}: cannot read recipe: {what}") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc}") from exc
+        raise RecipeError(f"{path}: cannot read recipe: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise RecipeError(
+            f"{path}: cannot read recipe: lists or mappings nested too deeply"
+        ) from None
+    except ValueError:  # an integer longer than Python's 4300-digit limit
+        digits = re.search(rb"\d{4301,}", raw)
+        line = raw[: digits.start()].count(b"\n") + 1 if digits else 0
+        where = f" line {line}" if line else ""
+        raise RecipeError(
+            f"{path}{where}: cannot read recipe: a number with more than 4300 digits"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
-        raise RecipeError(f"{path}: keys must be strings, got {bad!r}")
+        raise RecipeError(f"{path}: keys must be strings, got {_shown(bad)}")
     meta = data.pop(META_KEY, None)
     if meta is None:
         raise RecipeError(
@@ -165,11 +221,11 @@ def read_recipe_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for key, value in meta.items():
         if key not in META_FIELDS:
             raise RecipeError(
-                f"{path}: unknown key {META_KEY}.{key!s}; allowed in `{META_KEY}:`: "
+                f"{path}: unknown key {META_KEY}.{_plain(key)}; allowed in `{META_KEY}:`: "
                 f"{', '.join(sorted(META_FIELDS))}"
             )
         if not isinstance(value, META_FIELDS[key]):
-            raise RecipeError(f"{path}: {META_KEY}.{key} must be a string, got {value!r}")
+            raise RecipeError(f"{path}: {META_KEY}.{key} must be a string, got {_shown(value)}")
     if not meta.get("description"):
         raise RecipeError(
             f"{path}: `{META_KEY}.description` is required (one line: what it is for)"
@@ -197,7 +253,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         try:
             current = find_recipe(base, relative_to=current.parent) if base else None
         except RecipeError as exc:
-            raise RecipeError(f"{current}: base {base!r}: {exc}") from exc
+            raise RecipeError(f"{current}: base {_shown(base)}: {exc}") from exc
 
     merged: dict[str, Any] = {}
     sources: dict[str, Path] = {}
@@ -305,7 +361,7 @@ def _type_ok(value: Any, tp: Any) -> bool:
     if tp is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return isinstance(value, tp) or value in {m.value for m in tp}
+        return isinstance(value, tp) or any(value == m.value for m in tp)
     if origin in (list, tuple) or tp in (list, tuple):
         args = typing.get_args(tp)
         return isinstance(value, list) and (not args or all(_type_ok(v, args[0]) for v in value))
@@ -361,14 +417,14 @@ def validate_recipe(recipe: Recipe) -> list[object]:
             fld, tp = fields[key]
             if not _type_ok(value, tp):
                 problems.append(
-                    f"{recipe.where(key)}: {key}={value!r} is not a {_type_name(tp)} "
+                    f"{recipe.where(key)}: {key}={_shown(value)} is not a {_type_name(tp)} "
                     f"({cls.__name__}.{key})"
                 )
                 continue
             choices = fld.metadata.get("choices")
             if choices and value is not None and value not in choices:
                 problems.append(
-                    f"{recipe.where(key)}: {key}={value!r} is not one of {list(choices)}"
+                    f"{recipe.where(key)}: {key}={_shown(value)} is not one of {list(choices)}"
                 )
     if problems:
         raise RecipeError("\n".join(problems))
