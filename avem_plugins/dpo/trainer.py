@@ -43,6 +43,7 @@ from avem_plugins.dpo.collator import (
     DataCollatorForAVPreference,
 )
 from avem_plugins.dpo.config import AVEmDPOConfig
+from avem_plugins.dpo.engines import check_engine, describe_engine
 from avem_plugins.dpo.lengths import check_dataset
 from avem_plugins.dpo.loss import avem_dpo_loss
 from avem_plugins.dpo.mismatch import SOURCES, MismatchSelector
@@ -172,6 +173,8 @@ class AVEmDPOTrainer(DPOTrainer):
             optimizers=optimizers,
             peft_config=peft_config,
         )
+        check_engine(self.accelerator)  # FSDP/ZeRO asked for but not set up: stop, never fall back
+        self._engine_reported = False
         if isinstance(self.data_collator, DataCollatorForAVPreference):
             # every sample measured once, before step 1 (one line naming the longest if too long)
             for split, dataset in (("train", self.train_dataset), ("eval", self.eval_dataset)):
@@ -292,6 +295,9 @@ class AVEmDPOTrainer(DPOTrainer):
     ) -> Any:
         mode = "train" if cast(Any, self.model).training else "eval"
         args = self.config
+        if not self._engine_reported:  # the wrapped model exists from the first step on
+            self._engine_reported = True
+            self.accelerator.print(describe_engine(self.accelerator, model))
         ids: list[str] = list(inputs["sample_ids"])
         n = len(ids)
         rows = inputs["media_rows"]

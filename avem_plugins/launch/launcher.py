@@ -283,14 +283,15 @@ def user_errors() -> tuple[type[BaseException], ...]:
     usable mismatched input, an unknown adapter, a NaN loss with its sample ids).
     """
     from avem_plugins.adapters.base import AdapterError
-    from avem_plugins.dpo.mismatch import MismatchError
+    from avem_plugins.dpo.engines import EngineError
     from avem_plugins.dpo.lengths import SequenceLengthError
+    from avem_plugins.dpo.mismatch import MismatchError
     from avem_plugins.dpo.trainer import NonFiniteLossError
     from avem_plugins.media import MediaError
     from avem_plugins.prefs.schema import PreferenceDataError
 
     return (PreferenceDataError, MediaError, MismatchError, AdapterError, RecipeError,
-            NonFiniteLossError, SequenceLengthError)  # fmt: skip
+            NonFiniteLossError, SequenceLengthError, EngineError)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
