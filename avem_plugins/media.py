@@ -214,6 +214,9 @@ class DecodedClip:
     audio_source: str | None
     video_path: str | None
     audio_path: str | None
+    #: The video's duration as its container declares it (``None``: not known, or not read
+    #: by the decode that made this clip); lets :meth:`to_media` work without opening it.
+    video_seconds: float | None = None
 
     def to_media(self) -> Media:
         """This clip as the adapters' :class:`~avem_plugins.adapters.base.Media`.
@@ -224,7 +227,7 @@ class DecodedClip:
         """
         frame_rate = None
         if self.frames is not None and self.video_path is not None:
-            seconds = _seconds_of(*_file_identity(self.video_path))
+            seconds = self.video_seconds or _seconds_of(*_file_identity(self.video_path))
             if seconds:
                 frame_rate = len(self.frames) / seconds
         return Media(
@@ -457,6 +460,15 @@ def _remember_seconds(path: StrPath, probe: _Probe) -> None:
         _SECONDS.move_to_end(key)
         while len(_SECONDS) > _SECONDS_MAX:
             _SECONDS.popitem(last=False)
+
+
+def _remembered_seconds(path: StrPath | None) -> float | None:
+    """The duration an earlier open of ``path`` in this process learnt (``None``: none did)."""
+    if path is None:
+        return None
+    key = _file_identity(path)
+    with _SECONDS_LOCK:
+        return _SECONDS.get(key)
 
 
 def _seconds_of(path: str, size: int, mtime_ns: int) -> float | None:
@@ -1056,6 +1068,7 @@ def decode_clip(
         audio_source=audio_source,
         video_path=str(Path(video).expanduser().resolve()) if video is not None else None,
         audio_path=str(Path(audio).expanduser().resolve()) if audio is not None else None,
+        video_seconds=_remembered_seconds(video) if frames is not None else None,
     )
 
 

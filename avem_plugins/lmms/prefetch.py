@@ -22,6 +22,7 @@ decode time itself (``decode_s``), so the overlap can be checked in a real run
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
 
-__all__ = ["MediaPrefetcher", "PrefetchStats"]
+__all__ = ["DecodeProcess", "MediaPrefetcher", "PrefetchStats"]
 
 
 @dataclass
@@ -49,6 +50,106 @@ class PrefetchStats:
         with self._lock:
             for key, value in values.items():
                 setattr(self, key, getattr(self, key) + value)
+
+
+def _decode_clip(kwargs: dict[str, Any]) -> Any:
+    from avem_plugins.media import decode_clip
+
+    return decode_clip(**kwargs)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child: end when the parent ends, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``)."""
+    import os
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown ends the child
+        pass
+    if os.getppid() != parent:  # the parent died before the line above ran
+        os._exit(0)
+
+
+class DecodeProcess:
+    """:func:`~avem_plugins.media.decode_clip` run in one child process.
+
+    A decoding *thread* shares Python's GIL with the model's generation loop: PyAV gives
+    the GIL up inside FFmpeg, but takes it back a few hundred times per clip (every packet),
+    and each time waits for the model's Python to let go, so on a Python-bound model (a
+    small one, on a CPU) a clip decodes several times slower in the background than alone,
+    and slows the model too. A child process has its own GIL. It is forked once, as early as
+    :meth:`start` is called (before the model and tokenizer start threads of their own), keeps
+    its own media cache, and sends each decoded clip back as arrays; exceptions come back
+    with their type and message (media errors keep their path). A child that dies (FFmpeg
+    crashing on a broken file) fails that request with a :class:`~avem_plugins.media.MediaError`
+    and is replaced. Where ``fork`` is not available, decoding stays in the calling thread.
+    """
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def available() -> bool:
+        import multiprocessing
+
+        return "fork" in multiprocessing.get_all_start_methods()
+
+    def start(self) -> DecodeProcess:
+        """Fork the child now (idempotent)."""
+        if self.available():
+            self._executor().submit(_ready).result()
+        return self
+
+    def _executor(self) -> Any:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("fork")
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_die_with_parent,
+                    initargs=(os.getpid(),),
+                )
+            return self._pool
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """``decode_clip(**kwargs)`` in the child (in this thread where fork is unavailable)."""
+        if not self.available():
+            return _decode_clip(kwargs)
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self._executor()
+        try:
+            return pool.submit(_decode_clip, kwargs).result()
+        except BrokenProcessPool as err:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None  # a new child for the next request
+            from avem_plugins.media import MediaError
+
+            path = kwargs.get("video") or kwargs.get("audio")
+            raise MediaError(
+                path,
+                f"the decoder process died while decoding it ({err}); the file may be corrupt: "
+                "re-encode it with ffmpeg",
+            ) from err
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class MediaPrefetcher(Generic[R]):

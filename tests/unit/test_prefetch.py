@@ -102,3 +102,71 @@ def test_stopping_early_cancels_the_batches_not_started() -> None:
 def test_negative_depth_is_refused() -> None:
     with pytest.raises(ValueError, match="depth"):
         MediaPrefetcher(lambda r: r, depth=-1)
+
+
+# --------------------------------------------------------------------------- child process
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from avem_plugins.testing.synth import write_clip
+
+    return write_clip(
+        tmp_path_factory.mktemp("decode-process") / "c.mp4",
+        visual_cue="red_circle",
+        audio_cue="high_tone",
+        num_frames=12,
+        fps=8,
+    )
+
+
+needs_fork = pytest.mark.skipif(
+    not __import__("avem_plugins.lmms.prefetch", fromlist=["x"]).DecodeProcess.available(),
+    reason="no fork start method here: decoding stays in the calling thread",
+)
+
+
+@needs_fork
+def test_the_child_process_decodes_what_this_process_would(clip):
+    import os
+
+    import numpy as np
+
+    from avem_plugins.lmms.prefetch import DecodeProcess
+    from avem_plugins.media import decode_clip
+
+    decoder = DecodeProcess().start()
+    try:
+        child_pid = decoder._executor().submit(os.getpid).result()
+        assert child_pid != os.getpid()
+        there = decoder(video=str(clip), num_frames=4, cache=None)
+        here = decode_clip(str(clip), num_frames=4, cache=None)
+        np.testing.assert_array_equal(there.frames, here.frames)
+        np.testing.assert_array_equal(there.audio, here.audio)
+        assert there.video_seconds == pytest.approx(1.5)  # to_media needs no open here
+        assert there.to_media().frame_rate == pytest.approx(here.to_media().frame_rate)
+    finally:
+        decoder.close()
+
+
+@needs_fork
+def test_errors_come_back_typed_and_a_dead_child_is_replaced(clip, tmp_path):
+    import os
+
+    from avem_plugins.lmms.prefetch import DecodeProcess
+    from avem_plugins.media import MediaError, MediaNotFoundError
+
+    decoder = DecodeProcess().start()
+    try:
+        missing = tmp_path / "gone.mp4"
+        with pytest.raises(MediaNotFoundError) as info:
+            decoder(video=str(missing), cache=None)
+        assert info.value.path == str(missing) and "no such file" in str(info.value)
+        with pytest.raises(Exception):  # noqa: B017  (the child ends: the pool breaks)
+            decoder._executor().submit(os._exit, 1).result()
+        with pytest.raises(MediaError, match="decoder process died") as died:
+            decoder(video=str(clip), cache=None)
+        assert died.value.path == str(clip)
+        assert decoder(video=str(clip), num_frames=2, cache=None).frames.shape[0] == 2
+    finally:
+        decoder.close()
