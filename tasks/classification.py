@@ -41,21 +41,15 @@ def doc_to_text(
     doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
 ) -> str:
     """The one-word emotion question (audio wording for audio-only docs)."""
-    kwargs = lmms_eval_specific_kwargs or {}
     prompt = PROMPT_AUDIO if doc.get("modality") == "audio" else PROMPT_VIDEO
-    return f"{kwargs.get('pre_prompt', '')}{prompt}{kwargs.get('post_prompt', '')}"
+    return taskdata.with_prompts(prompt, lmms_eval_specific_kwargs)
 
 
-def doc_to_visual(doc: dict[str, Any]) -> list[str]:
-    """The clip, or the audio file for audio-only docs."""
-    return taskdata.media_visuals(doc)
+#: The clip, or the audio file for audio-only docs.
+doc_to_visual = taskdata.media_visuals
 
 
-def doc_to_messages(
-    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
-) -> list[dict]:
-    """One user turn: video and audio as separate items, then the question."""
-    return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+doc_to_messages = taskdata.messages_of(doc_to_text)
 
 
 def authors_answer(

@@ -22,6 +22,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,32 +105,60 @@ def env_path(var: str, *, media_root_names: Sequence[str], purpose: str, kind: s
     )
 
 
+def optional_env_path(var: str, *, folder: bool = False) -> Path | None:
+    """The existing path (``folder``: folder) named by an optional variable, ``None`` when unset.
+
+    :raises TaskDataError: when set to a path that does not exist (or is not a folder).
+    """
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not (path.is_dir() if folder else path.exists()):
+        raise TaskDataError(
+            f"{var}={value} " + ("is not an existing folder" if folder else "does not exist")
+        )
+    return path
+
+
 def optional_env_dir(var: str) -> Path | None:
-    """The folder named by an optional variable, ``None`` when unset.
-
-    :raises TaskDataError: when set to something that is not a folder.
-    """
-    value = os.environ.get(var, "").strip()
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        raise TaskDataError(f"{var}={value} is not an existing folder")
-    return path
+    """:func:`optional_env_path` for a folder."""
+    return optional_env_path(var, folder=True)
 
 
-def optional_env_path(var: str) -> Path | None:
-    """The existing file or folder named by an optional variable, ``None`` when unset.
+@dataclass(frozen=True)
+class DocSources:
+    """Where a task's docs come from: the answer parser, the media root and an audio tree."""
 
-    :raises TaskDataError: when set to a path that does not exist.
-    """
-    value = os.environ.get(var, "").strip()
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise TaskDataError(f"{var}={value} does not exist")
-    return path
+    parser: str
+    root: Path
+    audio_root: Path | None
+
+
+def doc_sources(
+    scorer_family: str,
+    root_env: str,
+    *,
+    media_root_names: Sequence[str],
+    purpose: str,
+    audio_env: str | None = None,
+) -> DocSources:
+    """The answer parser (a broken ``AVEM_AVERE_REPO`` fails here, before any generation), the
+    media root from ``root_env`` and the optional audio tree from ``audio_env``."""
+    from avem_plugins.scoring import authors
+
+    parser = answer_parser()
+    if parser == "compat":
+        authors.compat_scorer(scorer_family)
+    root = env_path(root_env, media_root_names=media_root_names, purpose=purpose)
+    audio_root = optional_env_dir(audio_env) if audio_env else None
+    return DocSources(parser, root, audio_root)
+
+
+def with_prompts(body: str, lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
+    """``body`` between the task's ``pre_prompt`` and ``post_prompt`` (lmms-eval's kwargs)."""
+    kwargs = lmms_eval_specific_kwargs or {}
+    return f"{kwargs.get('pre_prompt', '')}{body}{kwargs.get('post_prompt', '')}"
 
 
 def read_csv(
@@ -319,6 +348,20 @@ def media_messages(doc: dict[str, Any], text: str) -> list[dict[str, Any]]:
         content.append({"type": "audio", "url": doc["audio_path"]})
     content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
+
+
+def messages_of(doc_to_text: Callable[..., str]) -> Callable[..., list[dict[str, Any]]]:
+    """A task's ``doc_to_messages``: one user turn, video and audio items, then ``doc_to_text``."""
+
+    def doc_to_messages(
+        doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+
+    doc_to_messages.__doc__ = (
+        f"One user turn: video and audio, then ``{doc_to_text.__qualname__}``."
+    )
+    return doc_to_messages
 
 
 def model_modalities() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.media import VIDEO_SUFFIXES
-from avem_plugins.scoring import authors, taskdata
+from avem_plugins.scoring import taskdata
 
 if TYPE_CHECKING:
     import datasets
@@ -100,15 +100,14 @@ def clips_by_id(root: str) -> dict[int, Path]:
 
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     """The docs of one fold's test split."""
-    parser = taskdata.answer_parser()
-    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
-        authors.compat_scorer(SCORER_FAMILY)
-    root = taskdata.env_path(
+    sources = taskdata.doc_sources(
+        SCORER_FAMILY,
         ROOT_ENV,
         media_root_names=("DFEW", "dfew"),
         purpose="the DFEW clips folder (holding part_1 ... part_11)",
+        audio_env=AUDIO_ENV,
     )
-    audio_root = taskdata.optional_env_dir(AUDIO_ENV)
+    parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     clips = clips_by_id(str(root))
     rows = []
     for clip, label in read_fold(fold_csv(fold, root)):

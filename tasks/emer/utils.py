@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,20 +120,14 @@ def doc_to_text(
     doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
 ) -> str:
     """The paper's open-ended question."""
-    kwargs = lmms_eval_specific_kwargs or {}
-    return f"{kwargs.get('pre_prompt', '')}{PROMPT}{kwargs.get('post_prompt', '')}"
+    return taskdata.with_prompts(PROMPT, lmms_eval_specific_kwargs)
 
 
-def doc_to_visual(doc: dict[str, Any]) -> list[str]:
-    """The clip (its own audio track gives the audio)."""
-    return taskdata.media_visuals(doc)
+#: The clip (its own audio track gives the audio).
+doc_to_visual = taskdata.media_visuals
 
 
-def doc_to_messages(
-    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
-) -> list[dict]:
-    """One user turn: video and audio as separate items, then the question."""
-    return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+doc_to_messages = taskdata.messages_of(doc_to_text)
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -181,34 +176,25 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     return dict.fromkeys(METRICS, record)
 
 
-def _judged(items: list[dict[str, Any]], key: str) -> float | None:
-    values = [r["judge_scores"][key] for r in items if r["judge_status"] == "ok"]
-    return sum(values) / len(values) if values else None
+def _judged(key: str, what: str = "") -> Callable[[list[dict[str, Any]]], float | None]:
+    def aggregate(items: list[dict[str, Any]]) -> float | None:
+        values = [r["judge_scores"][key] for r in items if r["judge_status"] == "ok"]
+        return sum(values) / len(values) if values else None
+
+    aggregate.__name__ = aggregate.__qualname__ = f"aggregate_{key}"
+    aggregate.__doc__ = f"Mean judge score for {key} (1-10{what}); ``None`` without judged answers."
+    return aggregate
 
 
-def aggregate_cue_overlap(items: list[dict[str, Any]]) -> float | None:
-    """Mean judge score (1-10); ``None`` (not computed) without judged answers."""
-    return _judged(items, "cue_overlap")
-
-
-def aggregate_emotion_consistency(items: list[dict[str, Any]]) -> float | None:
-    """Mean judge score (1-10); ``None`` (not computed) without judged answers."""
-    return _judged(items, "emotion_consistency")
-
-
-def aggregate_emotion_cue_association(items: list[dict[str, Any]]) -> float | None:
-    """Mean judge score (1-10); ``None`` (not computed) without judged answers."""
-    return _judged(items, "emotion_cue_association")
-
-
-def aggregate_hallucinated_cues(items: list[dict[str, Any]]) -> float | None:
-    """Mean judge score (1-10, higher = fewer invented cues); ``None`` without judged answers."""
-    return _judged(items, "hallucinated_cues")
+aggregate_cue_overlap = _judged("cue_overlap")
+aggregate_emotion_consistency = _judged("emotion_consistency")
+aggregate_emotion_cue_association = _judged("emotion_cue_association")
+aggregate_hallucinated_cues = _judged("hallucinated_cues", ", higher = fewer invented cues")
 
 
 def aggregate_judge_average(items: list[dict[str, Any]]) -> float | None:
     """Mean of the four criteria (the paper's average); ``None`` without judged answers."""
-    means = [_judged(items, key) for key in judge.CRITERIA]
+    means = [_judged(key)(items) for key in judge.CRITERIA]
     return None if None in means else sum(means) / len(means)  # type: ignore[arg-type]
 
 

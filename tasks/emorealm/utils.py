@@ -206,15 +206,14 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
     items = load_items()  # the questions file first: EMOREALM_JSON before DFEW_ROOT
-    parser = taskdata.answer_parser()
-    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
-        authors.compat_scorer(SCORER_FAMILY)
-    video_root = taskdata.env_path(
+    sources = taskdata.doc_sources(
+        SCORER_FAMILY,
         VIDEO_ENV,
         media_root_names=("DFEW", "dfew"),
         purpose="the DFEW clips folder (holding part_1 ... part_11)",
+        audio_env=AUDIO_ENV,
     )
-    audio_root = taskdata.optional_env_dir(AUDIO_ENV)
+    parser, video_root, audio_root = sources.parser, sources.root, sources.audio_root
     rows = []
     for item in items:
         if item["task"] != task:
@@ -275,21 +274,15 @@ def doc_to_text(
     """The authors' prompt ``question + " " + " ".join(choices)``, between the task's
     ``pre_prompt`` and ``post_prompt`` (both empty for ``emorealm``; ``emorealm_instructed``
     appends the short-answer instruction)."""
-    kwargs = lmms_eval_specific_kwargs or {}
     body = question_text(doc["question"]) + " " + " ".join(doc["choices"])
-    return f"{kwargs.get('pre_prompt', '')}{body}{kwargs.get('post_prompt', '')}"
+    return taskdata.with_prompts(body, lmms_eval_specific_kwargs)
 
 
-def doc_to_visual(doc: dict[str, Any]) -> list[str]:
-    """The clip (and a separate 16 kHz wav when ``DFEW_AUDIO_ROOT`` is set)."""
-    return taskdata.media_visuals(doc)
+#: The clip (and a separate 16 kHz wav when ``DFEW_AUDIO_ROOT`` is set).
+doc_to_visual = taskdata.media_visuals
 
 
-def doc_to_messages(
-    doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
-) -> list[dict]:
-    """One user turn: video, audio and the question as separate content items."""
-    return taskdata.media_messages(doc, doc_to_text(doc, lmms_eval_specific_kwargs))
+doc_to_messages = taskdata.messages_of(doc_to_text)
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -418,24 +411,19 @@ def aggregate_yes_rate(items: list[dict[str, Any]]) -> float:
     return _paper(items).yes_rate
 
 
-def _kind_acc(items: list[dict[str, Any]], kind: str) -> float | None:
-    chosen = [r["correct"] for r in items if r["kind"] == kind]
-    return sum(chosen) / len(chosen) if chosen else None
+def _kind_acc(kind: str, what: str) -> Callable[[list[dict[str, Any]]], float | None]:
+    def aggregate(items: list[dict[str, Any]]) -> float | None:
+        chosen = [r["correct"] for r in items if r["kind"] == kind]
+        return sum(chosen) / len(chosen) if chosen else None
+
+    aggregate.__name__ = aggregate.__qualname__ = f"aggregate_{kind}_acc"
+    aggregate.__doc__ = f"Accuracy on {what} (``None`` when no item says it is one)."
+    return aggregate
 
 
-def aggregate_relevant_acc(items: list[dict[str, Any]]) -> float | None:
-    """Accuracy on stress items whose cue is present and relevant (``None``: no such items)."""
-    return _kind_acc(items, "relevant")
-
-
-def aggregate_spurious_acc(items: list[dict[str, Any]]) -> float | None:
-    """Accuracy on spurious-cue items (``None`` when no item says it is one)."""
-    return _kind_acc(items, "spurious")
-
-
-def aggregate_hallucination_acc(items: list[dict[str, Any]]) -> float | None:
-    """Accuracy on hallucinated-cue items (``None`` when no item says it is one)."""
-    return _kind_acc(items, "hallucination")
+aggregate_relevant_acc = _kind_acc("relevant", "stress items whose cue is present and relevant")
+aggregate_spurious_acc = _kind_acc("spurious", "spurious-cue items (present, irrelevant)")
+aggregate_hallucination_acc = _kind_acc("hallucination", "hallucinated-cue items (absent)")
 
 
 def aggregate_unparsed_count(items: list[dict[str, Any]]) -> int:

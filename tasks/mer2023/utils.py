@@ -23,7 +23,7 @@ from avem_plugins.tasks.classification import METRICS as CLASSIFICATION_METRICS
 from avem_plugins.tasks.classification import result_record
 
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
-from avem_plugins.scoring import authors, emotions, lexicon, metrics, taskdata
+from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
 from avem_plugins.scoring.lexicon import MER_CLASSES
 
 if TYPE_CHECKING:
@@ -121,15 +121,14 @@ def audio_by_name(root: str) -> dict[str, Path]:
 
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     """The docs of the test3 rows whose label is in ``labels``."""
-    parser = taskdata.answer_parser()
-    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
-        authors.compat_scorer(SCORER_FAMILY)
-    root = taskdata.env_path(
+    sources = taskdata.doc_sources(
+        SCORER_FAMILY,
         ROOT_ENV,
         media_root_names=("MER2023", "mer2023"),
         purpose="the MER2023 folder (holding the test3 clips)",
+        audio_env=AUDIO_ENV,
     )
-    audio_root = taskdata.optional_env_dir(AUDIO_ENV)
+    parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     task = "mer2023" if len(labels) == len(LABELS_5) else f"mer2023 ({len(labels)} classes)"
     clips = clips_by_name(str(root))
     audios = audio_by_name(str(audio_root)) if audio_root is not None else {}
