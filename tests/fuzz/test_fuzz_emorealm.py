@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from fuzz_support import (
     mutate_bytes,
     mutate_records,
     outcome,
+    scratch_dir,
     to_json,
 )
 from hypothesis import given
@@ -86,7 +86,7 @@ def _json_items(data: bytes) -> list[Any] | None:
 
 
 def check_questions_file(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         os.symlink(root, root / "loop2")  # two ways back in: a naive walk never ends

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_support import DEFAULT_TIER, SLOW_TIER, tier
+from fuzz_support import SLOW_TIER, hard_timeout, scratch_dir, tier
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -250,7 +250,7 @@ def check_media(
     worker: DecodeWorker, encodes: dict[str, bytes], case: tuple[str, list[Op], str, str]
 ) -> None:
     name, ops, op, backend = case
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         path = Path(tmp) / name.replace("/", "_")
         path.write_bytes(apply(encodes[name], ops))
         missing_audio = "silence" if "noaudio" in name and op == "clip" else "error"
@@ -288,7 +288,7 @@ SYNTH = ["synth.mp4", "synth_noaudio.mp4", "synth.wav"]
 
 def test_media_decoders_return_data_or_a_typed_error(worker, encodes):
     @given(case=media_cases(encodes, SYNTH))
-    @tier("default", max_examples=20)
+    @tier("default", max_examples=10)
     def run(case: Any) -> None:
         check_media(worker, encodes, case)
 
@@ -305,7 +305,7 @@ def test_ravdess_wavs_mutated_decode_or_fail_typed(worker, encodes):
         )
 
     @given(case=media_cases(encodes, [f"ravdess/{p.name}" for p in RAVDESS_WAVS]))
-    @DEFAULT_TIER
+    @tier("default", max_examples=6)
     def run(case: Any) -> None:
         check_media(worker, encodes, case)
 
@@ -320,5 +320,91 @@ def test_media_decoders_return_data_or_a_typed_error_10k(worker, encodes):
     @SLOW_TIER
     def run(case: Any) -> None:
         check_media(worker, encodes, case)
+
+    run()
+
+
+# ------------------------------------------------------------------ inside an lmms-eval run
+
+
+def _doc_to_messages(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    content = [{"type": "video", "url": doc["video"]}] if doc["video"].endswith(".mp4") else []
+    content.append({"type": "audio", "url": doc["video"]})
+    content.append({"type": "text", "text": "Which emotion does the person show?"})
+    return [{"role": "user", "content": content}]
+
+
+def check_avem_av_run(
+    lm: Any, encodes: dict[str, bytes], cases: list[tuple[str, list[Op]]]
+) -> None:
+    """One ``generate_until`` call over mutated clips: one answer per request, every failure a
+    counted ``<avem_av generation error>`` naming a typed media error, no exception."""
+    from lmms_eval.api.instance import Instance
+
+    from avem_plugins import media
+    from avem_plugins.lmms.model import GENERATION_ERROR
+
+    typed = tuple(
+        name for name in dir(media) if isinstance(getattr(media, name), type)
+        and issubclass(getattr(media, name), media.MediaError)
+    )  # fmt: skip
+    with scratch_dir() as tmp:
+        docs = []
+        for i, (name, ops) in enumerate(cases):
+            path = Path(tmp) / f"{i}-{name.replace('/', '_')}"
+            path.write_bytes(apply(encodes[name], ops))
+            docs.append({"video": str(path)})
+        lm.task_dict = {"t": {"test": docs}}
+        lm.errors, lm.error_count = [], 0
+        requests = [
+            Instance(
+                request_type="generate_until",
+                arguments=("", _doc_to_messages, {"max_new_tokens": 2}, i, "t", "test"),
+                idx=0,
+                metadata={"task": "t", "doc_id": i, "repeats": 1},
+            )
+            for i in range(len(docs))
+        ]
+        with hard_timeout(300):
+            answers = lm.generate_until(requests)
+    assert len(answers) == len(cases)  # every request answered
+    failed = [i for i, a in enumerate(answers) if a == GENERATION_ERROR]
+    assert lm.error_count == len(failed) == len(lm.errors)  # every failure counted
+    assert sorted(e["doc_id"] for e in lm.errors) == failed
+    for error in lm.errors:  # and named: a typed media error with the file
+        kind = error["error"].split(":", 1)[0]
+        assert kind in typed, (cases, error)
+        assert docs[error["doc_id"]]["video"] in error["error"], error
+
+
+@pytest.fixture(scope="module")
+def avem_av(tiny_qwen2_5_omni_dir):
+    pytest.importorskip("lmms_eval")
+    from avem_plugins.lmms.model import AvemAV
+
+    return AvemAV(pretrained=str(tiny_qwen2_5_omni_dir), video_max_pixels=4096, batch_size=2)
+
+
+def _batches(encodes: dict[str, bytes]) -> st.SearchStrategy[list[tuple[str, list[Op]]]]:
+    names = SYNTH + [f"ravdess/{p.name}" for p in RAVDESS_WAVS]
+    case = st.sampled_from(names).flatmap(lambda n: st.tuples(st.just(n), _ops(len(encodes[n]))))
+    return st.lists(case, min_size=1, max_size=4)
+
+
+def test_bad_clips_in_an_avem_av_run_are_counted_errors(avem_av, encodes):
+    @given(cases=_batches(encodes))
+    @tier("default", fixed=True, max_examples=3)
+    def run(cases: list[tuple[str, list[Op]]]) -> None:
+        check_avem_av_run(avem_av, encodes, cases)
+
+    run()
+
+
+@pytest.mark.slow
+def test_bad_clips_in_an_avem_av_run_are_counted_errors_slow(avem_av, encodes):
+    @given(cases=_batches(encodes))
+    @tier("slow", fixed=True, max_examples=40)
+    def run(cases: list[tuple[str, list[Op]]]) -> None:
+        check_avem_av_run(avem_av, encodes, cases)
 
     run()

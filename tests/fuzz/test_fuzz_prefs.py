@@ -12,7 +12,6 @@ the line/item; an import writes a file that loads back to the same samples.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from fuzz_support import (
     mutate_bytes,
     mutate_records,
     outcome,
+    scratch_dir,
     to_json,
 )
 from hypothesis import given
@@ -96,7 +96,7 @@ def _fields(sample: Any) -> tuple[Any, ...]:
 
 def check_prefs(case: tuple[bytes, bool, str]) -> None:
     data, check_exists, name = case
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         path = base / name

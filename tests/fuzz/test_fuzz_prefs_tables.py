@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import tempfile
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -32,6 +31,7 @@ from fuzz_support import (
     mutate_table,
     odd_text,
     outcome,
+    scratch_dir,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,10 +44,15 @@ CSV_FILE_LEVEL = (r"missing column", r"not UTF-8", r"no clips", r"empty file", r
 EMOTIONS = ["happiness", "sadness", "anger", "neutral"]
 
 
-def _paths() -> st.SearchStrategy[str]:
-    return st.sampled_from(["clips/a.mp4", "clips/b.mp4", "./clips/a.mp4"]) | st.sampled_from(
-        PATH_INJECTIONS
-    )
+_PATHS = st.sampled_from(["clips/a.mp4", "clips/b.mp4", "./clips/a.mp4"]) | st.sampled_from(
+    PATH_INJECTIONS
+)
+CLIP_ID = csv_cell(st.sampled_from(["clip#", ""]))
+PATH = csv_cell(_PATHS)
+AUDIO = st.sampled_from(["", "clips/a.wav"]) | _PATHS
+EMOTION = csv_cell(st.sampled_from(EMOTIONS))
+CAPTION = csv_cell(st.just("a broad smile"))
+VIDEO_L = st.sampled_from(["", "clips/b.mp4"]) | _PATHS
 
 
 # ------------------------------------------------------------------ clips table
@@ -59,14 +64,14 @@ def clip_tables(draw: st.DrawFn) -> bytes:
     for i in range(draw(st.integers(0, 5))):
         rows.append(
             [
-                draw(csv_cell(st.just(f"clip{i}") | st.just(""))),
-                draw(csv_cell(_paths())),
-                draw(st.sampled_from(["", "clips/a.wav"]) | _paths()),
-                draw(csv_cell(st.sampled_from(EMOTIONS))),
-                draw(csv_cell(st.just("a broad smile"))),
+                draw(CLIP_ID).replace("#", str(i)),
+                draw(PATH),
+                draw(AUDIO),
+                draw(EMOTION),
+                draw(CAPTION),
                 draw(st.sampled_from(["", "a bright voice"])),
                 draw(st.sampled_from(["", "notes"])),
-                draw(st.sampled_from(["", "clips/b.mp4"]) | _paths()),
+                draw(VIDEO_L),
                 draw(st.sampled_from(["", "clips/b.wav"])),
             ]
         )
@@ -85,7 +90,7 @@ GENERATED = {"prompt": "Why?", "chosen": "A smile.", "rejected": "Tears.", "reje
 
 
 def check_clip_table(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         path = root / "clips.csv"
@@ -133,17 +138,16 @@ def test_clips_table_reads_or_names_the_line_10k(data: bytes) -> None:
 # ------------------------------------------------------------------ MAFW / MER2025 label files
 
 
-def _cell_value() -> st.SearchStrategy[Any]:
-    """What a spreadsheet cell may hold."""
-    return st.one_of(
-        st.none(),
-        st.integers(-(10**20), 10**20),
-        st.floats(allow_nan=True, allow_infinity=True),
-        st.booleans(),
-        st.just(datetime.datetime(2020, 1, 2, 3, 4, 5)),
-        odd_text(),
-        st.sampled_from(["00025.mp4", "25.0", "²", "١٢", " 7 ", "0"]),
-    )
+#: What a spreadsheet cell may hold.
+CELL_VALUE: st.SearchStrategy[Any] = st.one_of(
+    st.none(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.just(datetime.datetime(2020, 1, 2, 3, 4, 5)),
+    odd_text(),
+    st.sampled_from(["00025.mp4", "25.0", "²", "١٢", " 7 ", "0"]),
+)
 
 
 @st.composite
@@ -157,9 +161,9 @@ def mafw_sheets(draw: st.DrawFn) -> list[list[Any]]:
         label = draw(st.integers(0, 11) | st.sampled_from(sources.MAFW_CLASSES) | st.just(""))
         row = [clip, label]
         if draw(st.integers(0, 3)) == 0:
-            row[draw(st.integers(0, 1))] = draw(_cell_value())
+            row[draw(st.integers(0, 1))] = draw(CELL_VALUE)
         if draw(st.integers(0, 5)) == 0:
-            row = row[: draw(st.integers(0, 1))] + draw(st.lists(_cell_value(), max_size=2))
+            row = row[: draw(st.integers(0, 1))] + draw(st.lists(CELL_VALUE, max_size=2))
         rows.append(row)
     return rows
 
@@ -194,7 +198,7 @@ def mafw_cases(draw: st.DrawFn) -> tuple[str, Any]:
 
 def check_mafw(case: tuple[str, Any]) -> None:
     kind, value = case
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         path = Path(tmp) / "single-set.xlsx"
         path.write_bytes(value if kind == "xlsx" else b"")
         patch = (
@@ -242,19 +246,23 @@ def test_mafw_label_files_read_or_name_the_row_10k(case: tuple[str, Any]) -> Non
     check_mafw(case)
 
 
+MER_NAME = csv_cell(st.sampled_from(["sample_#", "sample_#.mp4", "#"]))
+MER_LABEL = csv_cell(st.sampled_from(list(sources.MER_CLASSES)))
+
+
 @st.composite
 def mer2025_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
     rows = [
         [
-            draw(csv_cell(st.sampled_from([f"sample_{i:08d}", f"sample_{i:08d}.mp4", str(i)]))),
-            draw(csv_cell(st.sampled_from(list(sources.MER_CLASSES)))),
+            draw(MER_NAME).replace("#", f"{i:08d}"),
+            draw(MER_LABEL),
             "0.5",
         ]
         for i in range(draw(st.integers(0, 6)))
     ]
     header, rows = draw(mutate_table(["name", "discrete", "valence"], rows))
     labels = draw(mutate_bytes(csv_bytes(header, rows)))
-    captions = [[r[0] if r else "", draw(csv_cell(st.just("a smile")))] for r in rows]
+    captions = [[r[0] if r else "", draw(CAPTION)] for r in rows]
     cap_header, captions = draw(
         mutate_table(["name", draw(st.sampled_from(["visual_caption", "notes"]))], captions)
     )
@@ -263,7 +271,7 @@ def mer2025_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
 
 def check_mer2025(files: tuple[bytes, bytes]) -> None:
     labels_data, captions_data = files
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         (root / "video").mkdir()

@@ -11,7 +11,6 @@ invalid UTF-8, truncation). The property: a recipe, or a ``RecipeError`` naming 
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from fuzz_support import (
     odd_text,
     odd_value,
     outcome,
+    scratch_dir,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -130,7 +130,7 @@ def recipe_texts(draw: st.DrawFn) -> tuple[bytes, str]:
 
 def check_recipe(case: tuple[bytes, str], validate: bool) -> None:
     data, name = case
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         folder = Path(tmp)
         (folder / "base.yaml").write_text("recipe:\n  description: a base\nseed: 1\n")
         path = folder / name
@@ -142,7 +142,7 @@ def check_recipe(case: tuple[bytes, str], validate: bool) -> None:
             lambda: recipes.load_recipe(path), recipes.RecipeError, path, file_level=FILE_LEVEL
         )
         if read.ok and loaded.ok:
-            meta, args = read.value
+            _meta, args = read.value
             assert set(args) <= set(loaded.value.args)  # the file's own keys all arrive
         if validate and loaded.ok:
             outcome(

@@ -16,7 +16,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from fuzz_support import (
     mutate_bytes,
     mutate_table,
     outcome,
+    scratch_dir,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,13 +69,17 @@ def _dict_rows(data: bytes) -> list[dict[str, str]] | None:
 # ------------------------------------------------------------------ DFEW
 
 
+CLIP_ID = csv_cell(st.integers(1, 16000).map(str))
+DFEW_LABEL = csv_cell(st.integers(0, 7).map(str) | st.sampled_from(["3.0", " 2 "]))
+
+
 @st.composite
 def dfew_csvs(draw: st.DrawFn) -> bytes:
     n = draw(st.integers(0, 8))
     rows = [
         [
-            draw(csv_cell(st.integers(1, 16000).map(str))),
-            draw(csv_cell(st.integers(0, 7).map(str) | st.sampled_from(["3.0", " 2 "]))),
+            draw(CLIP_ID),
+            draw(DFEW_LABEL),
         ]
         for _ in range(n)
     ]
@@ -84,7 +88,7 @@ def dfew_csvs(draw: st.DrawFn) -> bytes:
 
 
 def check_dfew(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         for clip in (1, 2, 3):
@@ -193,7 +197,7 @@ def _ravdess_file(name: str, modality: str) -> bool:
 
 def check_ravdess(tree: tuple[list[tuple[str, str]], str, int]) -> None:
     entries, modality, classes = tree
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = base / "root"
         (root / "Actor_01").mkdir(parents=True)
@@ -249,15 +253,20 @@ def test_ravdess_file_names_10k(tree: tuple[list[tuple[str, str]], str, int]) ->
 # ------------------------------------------------------------------ MER2023
 
 
+MER_NAME = csv_cell(st.sampled_from(["sample_#", "sample_#.mp4"]))
+MER_LABEL = csv_cell(st.sampled_from([*mer.CLASSES, "Happy", " sad "]))
+VALENCE = csv_cell(st.floats(-5, 5).map(lambda v: f"{v:.2f}"))
+
+
 @st.composite
 def mer_csvs(draw: st.DrawFn) -> bytes:
     n = draw(st.integers(0, 8))
     names = draw(st.lists(st.integers(1, 10**8), min_size=n, max_size=n, unique=True))
     rows = [
         [
-            draw(csv_cell(st.just(f"sample_{name:08d}") | st.just(f"sample_{name:08d}.mp4"))),
-            draw(csv_cell(st.sampled_from([*mer.CLASSES, "Happy", " sad "]))),
-            draw(csv_cell(st.floats(-5, 5).map(lambda v: f"{v:.2f}"))),
+            draw(MER_NAME).replace("#", f"{name:08d}"),
+            draw(MER_LABEL),
+            draw(VALENCE),
         ]
         for name in names
     ]
@@ -266,7 +275,7 @@ def mer_csvs(draw: st.DrawFn) -> bytes:
 
 
 def check_mer(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         base = Path(tmp)
         root = make_sandbox(base)
         (root / "sample_00000001.mp4").write_bytes(b"x")
