@@ -20,6 +20,8 @@ model_args (all optional but ``pretrained``):
   while the model generates (:mod:`avem_plugins.lmms.prefetch`); ``0`` decodes each batch
   when it is reached. Answers, their order, the journal and error reports are the same
   either way; :attr:`AvemAV.media_stats` says how long generation waited for media;
+  ``media_process`` (true): with prefetching, the decoding itself runs in one child process
+  (forked at start) so it never competes with the model's Python for the GIL;
 - ``audio_min_seconds`` (1.0) / ``audio_max_seconds`` (30.0): audio is zero-padded to the
   first and cut at the second, as in the AVERE authors' evaluation (``none`` turns a side
   off); frames are taken at ``floor(linspace(0, n - 1, num_frames))`` and multi-channel
@@ -74,6 +76,7 @@ import hashlib
 import json
 import logging
 import os
+import weakref
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -85,7 +88,7 @@ from avem_plugins import runinfo
 from avem_plugins.adapters.base import Example
 from avem_plugins.lmms.journal import ENV_VAR as JOURNAL_ENV
 from avem_plugins.lmms.journal import AnswerJournal, request_key
-from avem_plugins.lmms.prefetch import MediaPrefetcher, PrefetchStats
+from avem_plugins.lmms.prefetch import DecodeProcess, MediaPrefetcher, PrefetchStats
 from avem_plugins.lmms.requests import AVRequest, from_chat, from_simple
 from avem_plugins.media import (
     AUDIO_CHANNEL_RULE,
@@ -162,6 +165,7 @@ class AvemAV(lmms):
         fail_fast: bool | str = False,
         media_backend: str = "auto",
         media_prefetch: int | str = 2,
+        media_process: bool | str = True,
         missing_audio: str = "error",
         video_min_pixels: int | None = None,
         video_max_pixels: int | None = None,
@@ -196,6 +200,11 @@ class AvemAV(lmms):
         if self.media_prefetch < 0:
             raise ValueError(f"avem_av: media_prefetch={media_prefetch!r} must be >= 0")
         self.media_stats = PrefetchStats()
+        # forked now, before the model and tokenizer start threads of their own
+        self._decoder = None
+        if self.media_prefetch > 0 and _as_bool(media_process) and DecodeProcess.available():
+            self._decoder = DecodeProcess().start()
+            weakref.finalize(self, self._decoder.close)
         self.missing_audio = missing_audio
         self.audio_min_seconds = _optional_seconds(audio_min_seconds, "audio_min_seconds")
         self.audio_max_seconds = _optional_seconds(audio_max_seconds, "audio_max_seconds")
@@ -473,6 +482,7 @@ class AvemAV(lmms):
             missing_audio=self.missing_audio,
             audio_min_seconds=self.audio_min_seconds,
             audio_max_seconds=self.audio_max_seconds,
+            decode=self._decoder,  # None: decode_clip in this thread
         )
 
     def _generate(self, examples: list[Example], gen_kwargs: dict[str, Any]) -> list[str]:
