@@ -41,6 +41,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,10 @@ def decoders(num_frames: int, audio_baseline: tuple[str, Any]) -> dict[str, Any]
     out["ours: decord (PyAV check, then frames and audio)"] = ours("decord")
     if torchcodec_usable():
         out["ours: torchcodec (PyAV check, then frames and audio)"] = ours("torchcodec")
+    out["ours: frames only (load_frames, PyAV)"] = lambda p: (
+        media.load_frames(p, num_frames, cache=None),
+        None,
+    )
     out[BASE_FRAMES] = lambda p: (read_video(p, num_frm=num_frames), None)
     out[label] = lambda p: (read_video(p, num_frm=num_frames), load_audio(p))
     return out
@@ -175,14 +180,28 @@ def throughput(
         frames, audio = fn(paths[0])
         shapes[name] = [list(frames.shape), None if audio is None else len(audio)]
 
-    def one_round(fn: Any) -> Any:
-        return lambda: [fn(p) for p in paths]
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+
+    def one_round(name: str, fn: Any) -> Any:
+        def run() -> None:
+            start = time.process_time()  # this process's CPU time, all its threads
+            for p in paths:
+                fn(p)
+            cpu[name].append(time.process_time() - start)
+
+        return run
 
     times = _common.interleaved(
-        {name: one_round(fn) for name, fn in fns.items()}, rounds=rounds, warmup=1
+        {name: one_round(name, fn) for name, fn in fns.items()}, rounds=rounds, warmup=1
     )
     rates = {name: len(clips) / _common.median(t) for name, t in times.items()}
-    return {"shapes": shapes, "clips_per_s": rates, "round_seconds": times}
+    cpu_ms = {name: 1000 * _common.median(c[1:]) / len(clips) for name, c in cpu.items()}
+    return {
+        "shapes": shapes,
+        "clips_per_s": rates,
+        "cpu_ms_per_clip": cpu_ms,
+        "round_seconds": times,
+    }
 
 
 def decodes_per_clip(workdir: Path, model_dir: Path, clips: int, per_task: int) -> dict[str, Any]:
@@ -244,18 +263,23 @@ def print_throughput(results: dict[str, Any], audio_label: str) -> list[list[Any
                 rate,
                 f"{rate / frames_only:.2f}",
                 f"{rate / with_audio:.2f}",
+                res["cpu_ms_per_clip"][contender],
             ]
             for contender, rate in rates.items()
         ]
         print(
             _common.table(
                 ["loader", "frames", "audio samples (clip 1)", "clips/s", "x read_video",
-                 "x read_video + audio"],
+                 "x read_video + audio", "CPU ms/clip"],
                 rows,
             )
         )  # fmt: skip
         ours = rates[OURS]
-        backends = {k: v for k, v in rates.items() if k.startswith("ours:") and "thread" not in k}
+        backends = {
+            k: v
+            for k, v in rates.items()
+            if k.startswith("ours:") and "thread" not in k and "frames only" not in k
+        }
         fastest = max(backends, key=lambda k: backends[k])
         threads = {k.split("thread_type=")[1]: v for k, v in rates.items() if "thread_type=" in k}
         best_threads = max(threads, key=lambda k: threads[k])
@@ -331,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
                 "interleaved rounds, no cache"
             )
             results[name] = res
-        print("\n1. clips decoded per second, frames + audio")
+        print(
+            "\n1. clips decoded per second, frames + audio (CPU ms/clip: this process's CPU time, "
+            "all its threads; not an ffmpeg subprocess's)"
+        )
         checks = print_throughput(results, audio_baseline[0])
 
         from avem_plugins.testing.tiny import build_tiny_model

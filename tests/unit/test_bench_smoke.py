@@ -99,7 +99,9 @@ def test_media_quick_prints_both_tables(tmp_path):
     frames = {tuple(s[0]) for s in result["shapes"].values()}
     assert frames == {(8, 180, 320, 3)}, "every loader must return the same frames"
     audio = {n: s[1] for n, s in result["shapes"].items() if n.startswith("ours")}
+    assert audio.pop("ours: frames only (load_frames, PyAV)") is None
     assert set(audio.values()) == {16000}  # 1 s at 16 kHz, from every backend of ours
+    assert all(positive(v) for v in result["cpu_ms_per_clip"].values())
     runs = table_rows(stdout, "run")
     assert [r[0] for r in runs] == ["avem_av (default media cache)", "same, cache disabled"]
     decodes = data["decodes"]
