@@ -60,7 +60,7 @@ class RecipeError(ValueError):
 
 #: Values in messages: short, one line, and never the full expansion of YAML aliases.
 _REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 2, 4, 80, 80
 _shown = _REPR.repr
 
 
@@ -182,9 +182,9 @@ def read_recipe_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         ) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. NUL)
         line = raw.decode("utf-8").count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise RecipeError(
-            f"{path} line {line}: cannot read recipe: character {exc.character!r} is not allowed "
-            "in YAML"
+            f"{path} line {line}: cannot read recipe: character #x{code:04x} is not allowed in YAML"
         ) from None
     except yaml.MarkedYAMLError as exc:  # one line: what and where (YAML's own text spans lines)
         mark = exc.problem_mark or exc.context_mark

@@ -204,12 +204,12 @@ def _located(where: str, line: int, obj: Any) -> RawRow:
     return RawRow(where, line, obj)
 
 
-def _unreadable_json(data: bytes | str, err: Exception) -> str:
+def _unreadable_json(data: bytes | str, err: Exception, *, locate: bool = True) -> str:
     """Why JSON the json module refuses beyond syntax cannot be read (and where, if known)."""
     if isinstance(err, RecursionError):
         return "lists or objects nested too deeply"
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    digits = re.search(r"\d{4301,}", text)
+    digits = re.search(r"\d{4301,}", text) if locate else None
     where = f" at line {text.count(chr(10), 0, digits.start()) + 1}" if digits else ""
     return f"a number with more than 4300 digits{where}"
 
@@ -232,7 +232,7 @@ def parse_jsonl(data: bytes, name: str) -> list[RawRow]:
             )))  # fmt: skip
         except (ValueError, RecursionError) as e:
             rows.append(RawRow(where, n, problem=_error("json",
-                f"{where}: unreadable JSON ({_unreadable_json(raw, e)})",
+                f"{where}: unreadable JSON ({_unreadable_json(raw, e, locate=False)})",
             )))  # fmt: skip
         else:
             rows.append(_located(where, n, obj))

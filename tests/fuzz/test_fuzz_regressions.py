@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from avem_plugins.tasks.dfew import utils as dfew
@@ -153,3 +154,253 @@ def test_mer_labels_not_utf8_name_the_line(tmp_path):
     path.write_bytes(b"name,discrete\nsample_1,happy\nsample_\xe92,sad\n")
     with pytest.raises(taskdata.TaskDataError, match=r"test3-label.csv line 3: not UTF-8"):
         mer.read_labels(path)
+
+
+# ------------------------------------------------------------------ preference files
+
+
+ROW = (
+    '{"id": "r1", "prompt": "What emotion?", "chosen": "A smile.", "rejected": "Tears.", '
+    '"video": %s}'
+)
+
+
+def _load_error(tmp_path: Path, text: str) -> str:
+    from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
+
+    (tmp_path / "clips").mkdir(exist_ok=True)
+    (tmp_path / "clips" / "a.mp4").write_bytes(b"x")
+    path = tmp_path / "prefs.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PreferenceDataError) as info:
+        load_preferences(path, tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("video", "expected"),
+    [
+        (
+            '"a\\u0000b.mp4"',
+            "field 'video': 'a\\x00b.mp4' is not a usable path: it contains a NUL byte",
+        ),  # was ValueError
+        (
+            '"\\ud800.mp4"',
+            "is not a usable path: it is not valid Unicode",
+        ),  # was UnicodeEncodeError
+        ('"' + "x" * 300 + '.mp4"', "is not a usable path: File name too long"),  # was OSError
+    ],
+)
+def test_unusable_media_paths_are_named(tmp_path, video, expected):
+    message = _load_error(tmp_path, ROW % video + "\n")
+    assert "prefs.jsonl line 1, field 'video'" in message and expected in message
+
+
+def test_a_lone_surrogate_in_a_text_field_is_refused_before_an_import_writes_it(tmp_path):
+    """An import wrote such a row with ``ensure_ascii=False``: ``UnicodeEncodeError``."""
+    text = ROW.replace('"A smile."', '"A \\ud800 smile."') % '"clips/a.mp4"'
+    message = _load_error(tmp_path, text + "\n")
+    assert "line 1, field 'chosen': not valid Unicode text" in message
+
+
+def test_preference_numbers_past_the_digit_limit_and_deep_nesting_are_named(tmp_path):
+    """Were ``ValueError`` / ``RecursionError`` from the json module."""
+    huge = ROW.replace('"id": "r1"', '"id": ' + "1" * 5000) % '"clips/a.mp4"'
+    assert "line 1: unreadable JSON (a number with more than 4300 digits)" in _load_error(
+        tmp_path, huge + "\n"
+    )
+    deep = "[" * 5000 + "]" * 5000
+    assert "unreadable JSON list (lists or objects nested too deeply)" in _load_error(
+        tmp_path, deep
+    )
+
+
+# ------------------------------------------------------------------ clips table and sources
+
+
+def test_clips_table_with_extra_cells_and_a_path_that_is_the_root(tmp_path):
+    """Extra cells were ``AttributeError`` (DictReader's list); ``path: .`` was ``ValueError``
+    from ``with_suffix`` on an empty name; a NUL path was ``ValueError``."""
+    from avem_plugins.prefs import build
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    table = tmp_path / "clips.csv"
+    table.write_text("path,emotion\na.mp4,happiness,extra,cells\n")
+    assert [c.id for c in build.read_clips(table)] == ["a"]
+    for path, expected in ((".", "is the media root itself"), ("a\0b.mp4", "contains a NUL byte")):
+        table.write_text(f"path,emotion\n{path},happiness\n")
+        with pytest.raises(
+            build.PrefsBuildError, match=r"clips\.csv line 2, column 'path'"
+        ) as info:
+            build.read_clips(table)
+        assert expected in str(info.value)
+
+
+def test_clips_table_not_utf8_names_the_line(tmp_path):
+    from avem_plugins.prefs import build
+
+    table = tmp_path / "clips.csv"
+    table.write_bytes(b"path,emotion\na.mp4,happiness\nb.mp4,sad\xe9\n")
+    with pytest.raises(build.PrefsBuildError, match=r"clips.csv line 3: not UTF-8 \(byte 0xe9\)"):
+        build.read_clips(table)
+
+
+def test_source_keys_and_labels_with_unicode_digits(tmp_path):
+    """``"²".isdigit()`` is true and ``int("²")`` raises: both were ``ValueError``."""
+    from avem_plugins.prefs import sources
+
+    assert sources.clip_key("²") == "²" and sources.clip_key("00025.mp4") == "25"
+    assert sources.clip_key("1" * 5000) == "1" * 5000  # was past Python's int-string limit
+    rows = [["clip", "single_label"], ["00001", "²"], ["00002", "0"]]
+    with (
+        mock.patch.object(sources, "read_xlsx", lambda p, sheet=None: rows),
+        pytest.raises(sources.SourceError, match=r"row 2: single_label '²' is neither 0-11"),
+    ):
+        sources.read_mafw_labels(tmp_path / "single-set.xlsx")
+
+
+def test_a_workbook_whose_sheet_is_damaged_is_a_source_error(tmp_path):
+    """A damaged sheet inside a readable zip failed while iterating (outside the guard)."""
+    import zipfile
+
+    import openpyxl
+
+    from avem_plugins.prefs import sources
+
+    good = tmp_path / "good.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["clip", "single_label"])
+    book.save(good)
+    bad = tmp_path / "single-set.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(
+                item, data[: len(data) // 2] if "worksheets/sheet" in item.filename else data
+            )
+    with pytest.raises(
+        sources.SourceError, match=r"single-set\.xlsx: not a readable \.xlsx workbook"
+    ):
+        sources.read_xlsx(bad)
+
+
+# ------------------------------------------------------------------ recipes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"recipe: {description: \xe9}\n", "fuzzed.yaml line 1: not UTF-8"),  # UnicodeDecodeError
+        (
+            b"recipe: {description: x}\nmax_steps: " + b"1" * 5000 + b"\n",
+            "line 2: cannot read recipe: a number with more than 4300 digits",
+        ),  # ValueError
+        (
+            b"recipe: {description: x}\nseed: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+            "line 2, column 10",
+        ),  # RecursionError / 5 s of parsing
+        (
+            b"\x00recipe: {description: x}\n",
+            "line 1: cannot read recipe: character #x0000 is not allowed",
+        ),
+        (
+            b"recipe: {description: x, base: " + b"x" * 300 + b".yaml}\n",
+            "does not exist",
+        ),  # OSError
+        (
+            b"recipe:\n  description: x\n\tseed: 1\n",
+            "fuzzed.yaml line 3, column 1: cannot read recipe",
+        ),  # YAML's text spans lines
+    ],
+)
+def test_recipe_read_errors_are_one_line_naming_the_file(tmp_path, text, expected):
+    from avem_plugins.launch import recipe
+
+    path = tmp_path / "fuzzed.yaml"
+    path.write_bytes(text)
+    with pytest.raises(recipe.RecipeError) as info:
+        recipe.load_recipe(path)
+    assert expected in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_a_recipe_alias_bomb_is_shown_short(tmp_path):
+    """An error message held ``repr`` of 9**8 shared list items (minutes, gigabytes)."""
+    from avem_plugins.launch import recipe
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefg", "bcdefgh", strict=True)
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text("recipe: {description: x}\n" + bomb.replace("h: &h", "seed: &h"))
+    loaded = recipe.load_recipe(path)
+    loaded = recipe.Recipe(**{**loaded.__dict__, "args": {"seed": loaded.args["seed"]}})
+    with pytest.raises(recipe.RecipeError) as info:
+        recipe.validate_recipe(loaded)
+    assert len(str(info.value)) < 1000 and "seed=[[[" in str(info.value)
+
+
+def test_a_list_for_an_enum_field_is_a_recipe_error(tmp_path):
+    """``value in {enum values}`` raised ``TypeError: unhashable type: 'list'``."""
+    from avem_plugins.launch import recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("recipe: {description: x}\nsave_strategy: [1]\n")
+    with pytest.raises(recipe.RecipeError, match=r"r.yaml: save_strategy=\[1\] is not a"):
+        recipe.validate_recipe(recipe.load_recipe(path))
+
+
+# ------------------------------------------------------------------ media
+
+
+def test_a_wav_declaring_0_bits_is_a_typed_error_not_a_segfault(tmp_path):
+    """PyAV crashed the process (SIGSEGV) decoding a stream without a decoder."""
+    import subprocess
+    import sys
+
+    from avem_plugins.testing.synth import write_wav
+
+    wav = write_wav(tmp_path / "a.wav", audio_cue="high_tone", seconds=0.5)
+    data = bytearray(wav.read_bytes())
+    data[34:36] = (0).to_bytes(2, "little")  # bits per sample
+    wav.write_bytes(bytes(data))
+    code = (
+        "import sys\nfrom avem_plugins import media\n"
+        "try:\n    media.load_audio(sys.argv[1], cache=None)\n"
+        "except media.CorruptMediaError as e:\n    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(wav)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "its audio stream cannot be decoded" in proc.stdout
+
+
+def test_a_wav_declaring_1_hz_is_refused_before_decoding(tmp_path):
+    """1 Hz made 0.5 s of samples 8000 s of audio: gigabytes, then MemoryError (or an abort)."""
+    from avem_plugins import media
+    from avem_plugins.testing.synth import write_wav
+
+    wav = write_wav(tmp_path / "a.wav", audio_cue="high_tone", seconds=0.5)
+    data = bytearray(wav.read_bytes())
+    data[24:28] = (1).to_bytes(4, "little")  # sample rate
+    wav.write_bytes(bytes(data))
+    for backend in ("auto", "decord"):
+        with pytest.raises(media.CorruptMediaError, match="declares 1 samples per second"):
+            media.load_audio(wav, backend=backend, cache=None)
+
+
+def test_tags_that_are_not_utf8_do_not_stop_the_decode(tmp_path):
+    """``av.open`` raised ``UnicodeDecodeError`` decoding the container's tags."""
+    from avem_plugins import media
+    from avem_plugins.testing.synth import write_wav
+
+    wav = write_wav(tmp_path / "a.wav", audio_cue="high_tone", seconds=0.5)
+    data = wav.read_bytes()
+    info = b"INFO" + b"INAM" + (4).to_bytes(4, "little") + b"\xcc\xcc\xcc\x00"
+    chunk = b"LIST" + len(info).to_bytes(4, "little") + info
+    body = data[12:] + chunk
+    wav.write_bytes(b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body)
+    assert media.load_audio(wav, cache=None).size == 8000
