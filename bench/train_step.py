@@ -376,6 +376,7 @@ class Runner:
         from avem_plugins.adapters.encoding import EncoderCallCounter
 
         t = self.trainer
+        t._engine_reported = True  # the trainer's "AVEm-DPO engine: ..." line: not a table row
         t.create_optimizer_and_scheduler(num_training_steps=10**4)
         t.current_gradient_accumulation_steps = 1
         t.model.train()
