@@ -126,19 +126,18 @@ def _scores(items: list[dict[str, Any]]) -> metrics.ClassificationScores:
     )
 
 
-def aggregate_uar(items: list[dict[str, Any]]) -> float:
-    """Unweighted average recall over the fixed label list."""
-    return _scores(items).uar
+def _score(field: str, doc: str) -> Callable[[list[dict[str, Any]]], float]:
+    def aggregate(items: list[dict[str, Any]]) -> float:
+        return float(getattr(_scores(items), field))
+
+    aggregate.__name__ = aggregate.__qualname__ = f"aggregate_{field}"
+    aggregate.__doc__ = doc
+    return aggregate
 
 
-def aggregate_war(items: list[dict[str, Any]]) -> float:
-    """Weighted average recall (= accuracy)."""
-    return _scores(items).war
-
-
-def aggregate_macro_f1(items: list[dict[str, Any]]) -> float:
-    """Macro-F1 over the fixed label list."""
-    return _scores(items).macro_f1
+aggregate_uar = _score("uar", "Unweighted average recall over the fixed label list.")
+aggregate_war = _score("war", "Weighted average recall (= accuracy).")
+aggregate_macro_f1 = _score("macro_f1", "Macro-F1 over the fixed label list.")
 
 
 def aggregate_confusion_matrix(items: list[dict[str, Any]]) -> dict[str, object]:

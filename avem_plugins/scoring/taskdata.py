@@ -138,10 +138,9 @@ class DocSources:
 def doc_sources(
     scorer_family: str,
     root_env: str,
-    *,
+    audio_env: str | None,
     media_root_names: Sequence[str],
     purpose: str,
-    audio_env: str | None = None,
 ) -> DocSources:
     """The answer parser (a broken ``AVEM_AVERE_REPO`` fails here, before any generation), the
     media root from ``root_env`` and the optional audio tree from ``audio_env``."""
@@ -153,6 +152,19 @@ def doc_sources(
     root = env_path(root_env, media_root_names=media_root_names, purpose=purpose)
     audio_root = optional_env_dir(audio_env) if audio_env else None
     return DocSources(parser, root, audio_root)
+
+
+def process_docs_of(
+    build_docs: Callable[..., list[dict[str, Any]]], *args: Any, task: str
+) -> Callable[[Any], datasets.Dataset]:
+    """A YAML's ``process_docs``: the placeholder dataset is replaced by ``build_docs(*args)``."""
+
+    def process_docs(dataset: Any) -> datasets.Dataset:
+        del dataset  # the placeholder the YAML loads
+        return to_dataset(build_docs(*args), task=task)
+
+    process_docs.__doc__ = f"``process_docs`` of {task}."
+    return process_docs
 
 
 def with_prompts(body: str, lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:

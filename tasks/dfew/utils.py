@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +15,16 @@ from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.scoring import taskdata
 
 if TYPE_CHECKING:
-    import datasets
+    pass
 
 log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "dfew"
 ROOT_ENV = "DFEW_ROOT"
 AUDIO_ENV = "DFEW_AUDIO_ROOT"
+#: Where ``LMMS_EVAL_MEDIA_ROOT`` may hold the clips, and what ``DFEW_ROOT`` names.
+MEDIA_ROOT_NAMES: tuple[str, ...] = ("DFEW", "dfew")
+PURPOSE = "the DFEW clips folder (holding part_1 ... part_11)"
 ANNOTATIONS_ENV = "DFEW_ANNOTATIONS"
 
 #: DFEW's label ids (0 = not single-labelled, excluded).
@@ -100,13 +102,7 @@ def clips_by_id(root: str) -> dict[int, Path]:
 
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     """The docs of one fold's test split."""
-    sources = taskdata.doc_sources(
-        SCORER_FAMILY,
-        ROOT_ENV,
-        media_root_names=("DFEW", "dfew"),
-        purpose="the DFEW clips folder (holding part_1 ... part_11)",
-        audio_env=AUDIO_ENV,
-    )
+    sources = taskdata.doc_sources(SCORER_FAMILY, ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE)
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     clips = clips_by_id(str(root))
     rows = []
@@ -135,17 +131,8 @@ def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     return taskdata.keep_present(rows, task=f"dfew fold {fold}", env_vars=env_vars)
 
 
-def _process_docs(dataset: datasets.Dataset, *, fold: int) -> datasets.Dataset:
-    del dataset  # the placeholder the YAML loads
-    return taskdata.to_dataset(build_docs(fold), task=f"dfew fold {fold}")
-
-
-def _docs_fn(fold: int) -> Callable[[Any], Any]:
-    return functools.partial(_process_docs, fold=fold)
-
-
-process_docs_fold1 = _docs_fn(1)
-process_docs_fold2 = _docs_fn(2)
-process_docs_fold3 = _docs_fn(3)
-process_docs_fold4 = _docs_fn(4)
-process_docs_fold5 = _docs_fn(5)
+process_docs_fold1 = taskdata.process_docs_of(build_docs, 1, task="dfew fold 1")
+process_docs_fold2 = taskdata.process_docs_of(build_docs, 2, task="dfew fold 2")
+process_docs_fold3 = taskdata.process_docs_of(build_docs, 3, task="dfew fold 3")
+process_docs_fold4 = taskdata.process_docs_of(build_docs, 4, task="dfew fold 4")
+process_docs_fold5 = taskdata.process_docs_of(build_docs, 5, task="dfew fold 5")

@@ -15,18 +15,22 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from avem_plugins.tasks.dfew import utils as dfew
+
 from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.modality import strip_media_markers
 from avem_plugins.scoring import answers, authors, metrics, taskdata
 
 if TYPE_CHECKING:
-    import datasets
+    pass
 
 logger = logging.getLogger(__name__)
 
 QUESTIONS_ENV = "EMOREALM_JSON"
 VIDEO_ENV = "DFEW_ROOT"
 AUDIO_ENV = "DFEW_AUDIO_ROOT"
+#: The clips are DFEW's (the media-root names and purpose of the ``dfew`` task).
+DFEW_CLIPS = (dfew.MEDIA_ROOT_NAMES, dfew.PURPOSE)
 HUB_DATASET = "chaubeyG/EmoReAlM"
 HUB_FILE = "emorealm_v1.json"
 
@@ -206,13 +210,7 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
     items = load_items()  # the questions file first: EMOREALM_JSON before DFEW_ROOT
-    sources = taskdata.doc_sources(
-        SCORER_FAMILY,
-        VIDEO_ENV,
-        media_root_names=("DFEW", "dfew"),
-        purpose="the DFEW clips folder (holding part_1 ... part_11)",
-        audio_env=AUDIO_ENV,
-    )
+    sources = taskdata.doc_sources(SCORER_FAMILY, VIDEO_ENV, AUDIO_ENV, *DFEW_CLIPS)
     parser, video_root, audio_root = sources.parser, sources.root, sources.audio_root
     rows = []
     for item in items:
@@ -239,22 +237,21 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     return taskdata.keep_present(rows, task=f"emorealm_{task}", env_vars=env_vars)
 
 
-def _process_docs(dataset: datasets.Dataset, *, task: str) -> datasets.Dataset:
-    del dataset  # the placeholder the YAML loads
-    return taskdata.to_dataset(build_docs(task), task=f"emorealm_{task}")
-
-
-def _docs_fn(task: str) -> Callable[[Any], Any]:
-    fn = functools.partial(_process_docs, task=task)
-    fn.__doc__ = f"``process_docs`` of emorealm_{task}."  # type: ignore[attr-defined]
-    return fn
-
-
-process_docs_reasoning_basic_audio = _docs_fn("reasoning_basic_audio")
-process_docs_reasoning_basic_video = _docs_fn("reasoning_basic_video")
-process_docs_modality_agreement = _docs_fn("modality_agreement")
-process_docs_reasoning_stress_audio = _docs_fn("reasoning_stress_audio")
-process_docs_reasoning_stress_video = _docs_fn("reasoning_stress_video")
+process_docs_reasoning_basic_audio = taskdata.process_docs_of(
+    build_docs, "reasoning_basic_audio", task="emorealm_reasoning_basic_audio"
+)
+process_docs_reasoning_basic_video = taskdata.process_docs_of(
+    build_docs, "reasoning_basic_video", task="emorealm_reasoning_basic_video"
+)
+process_docs_modality_agreement = taskdata.process_docs_of(
+    build_docs, "modality_agreement", task="emorealm_modality_agreement"
+)
+process_docs_reasoning_stress_audio = taskdata.process_docs_of(
+    build_docs, "reasoning_stress_audio", task="emorealm_reasoning_stress_audio"
+)
+process_docs_reasoning_stress_video = taskdata.process_docs_of(
+    build_docs, "reasoning_stress_video", task="emorealm_reasoning_stress_video"
+)
 
 
 # --- prompts ---------------------------------------------------------------------------
@@ -391,19 +388,26 @@ def _paper(items: list[dict[str, Any]]) -> metrics.PaperYesNoScores:
     return metrics.paper_yes_no_scores(gold, [r["answered_yes"] for r in items])
 
 
-def aggregate_paper_precision_yes_acc(items: list[dict[str, Any]]) -> float:
-    """The paper's "precision": accuracy on gold-Yes items."""
-    return _paper(items).precision_yes_acc
+def _paper_metric(field: str, name: str, doc: str) -> Callable[[list[dict[str, Any]]], float]:
+    def aggregate(items: list[dict[str, Any]]) -> float:
+        return float(getattr(_paper(items), field))
+
+    aggregate.__name__ = aggregate.__qualname__ = f"aggregate_{name}"
+    aggregate.__doc__ = doc
+    return aggregate
 
 
-def aggregate_paper_recall_no_acc(items: list[dict[str, Any]]) -> float:
-    """The paper's "recall": accuracy on gold-No items."""
-    return _paper(items).recall_no_acc
-
-
-def aggregate_paper_f1_yes_no(items: list[dict[str, Any]]) -> float:
-    """The paper's "F1": harmonic mean of its precision and recall."""
-    return _paper(items).f1
+aggregate_paper_precision_yes_acc = _paper_metric(
+    "precision_yes_acc",
+    "paper_precision_yes_acc",
+    'The paper\'s "precision": accuracy on gold-Yes items.',
+)
+aggregate_paper_recall_no_acc = _paper_metric(
+    "recall_no_acc", "paper_recall_no_acc", 'The paper\'s "recall": accuracy on gold-No items.'
+)
+aggregate_paper_f1_yes_no = _paper_metric(
+    "f1", "paper_f1_yes_no", 'The paper\'s "F1": harmonic mean of its precision and recall.'
+)
 
 
 def aggregate_yes_rate(items: list[dict[str, Any]]) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
 from avem_plugins.scoring.lexicon import MER_CLASSES
 
 if TYPE_CHECKING:
-    import datasets
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SCORER_FAMILY = "mer2023"
 ROOT_ENV = "MER2023_ROOT"
 LABELS_ENV = "MER2023_LABELS"
+MEDIA_ROOT_NAMES: tuple[str, ...] = ("MER2023", "mer2023")
+PURPOSE = "the MER2023 folder (holding the test3 clips)"
 AUDIO_ENV = "MER2023_AUDIO_ROOT"
 #: The MER-SEMI test set's label file, as released.
 LABEL_FILE = "test3-label.csv"
@@ -121,13 +123,7 @@ def audio_by_name(root: str) -> dict[str, Path]:
 
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     """The docs of the test3 rows whose label is in ``labels``."""
-    sources = taskdata.doc_sources(
-        SCORER_FAMILY,
-        ROOT_ENV,
-        media_root_names=("MER2023", "mer2023"),
-        purpose="the MER2023 folder (holding the test3 clips)",
-        audio_env=AUDIO_ENV,
-    )
+    sources = taskdata.doc_sources(SCORER_FAMILY, ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE)
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     task = "mer2023" if len(labels) == len(LABELS_5) else f"mer2023 ({len(labels)} classes)"
     clips = clips_by_name(str(root))
@@ -163,17 +159,8 @@ def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     return taskdata.keep_present(rows, task=task, env_vars=env_vars)
 
 
-def _process_docs(dataset: datasets.Dataset, *, labels: Sequence[str]) -> datasets.Dataset:
-    del dataset  # the placeholder the YAML loads
-    return taskdata.to_dataset(build_docs(labels), task="mer2023")
-
-
-def _docs_fn(labels: Sequence[str]) -> Callable[[Any], Any]:
-    return functools.partial(_process_docs, labels=labels)
-
-
-process_docs_5class = _docs_fn(LABELS_5)
-process_docs_6class = _docs_fn(LABELS_6)
+process_docs_5class = taskdata.process_docs_of(build_docs, LABELS_5, task="mer2023")
+process_docs_6class = taskdata.process_docs_of(build_docs, LABELS_6, task="mer2023")
 
 
 # --- scoring ---------------------------------------------------------------------------

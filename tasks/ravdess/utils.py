@@ -5,16 +5,14 @@ No side effects at import: files are listed when a task loads (``RAVDESS_ROOT``)
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.scoring import authors, taskdata
 
 if TYPE_CHECKING:
-    import datasets
+    pass
 
 log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
@@ -133,18 +131,15 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
     )
 
 
-def _process_docs(dataset: datasets.Dataset, *, modality: str, classes: int) -> datasets.Dataset:
-    del dataset  # the placeholder the YAML loads
-    return taskdata.to_dataset(
-        build_docs(modality, classes), task=f"ravdess ({modality}, {classes} classes)"
-    )
-
-
-def _docs_fn(modality: str, classes: int) -> Callable[[Any], Any]:
-    return functools.partial(_process_docs, modality=modality, classes=classes)
-
-
-process_docs_av_7class = _docs_fn("av", 7)
-process_docs_av_8class = _docs_fn("av", 8)
-process_docs_audio_7class = _docs_fn("audio", 7)
-process_docs_audio_8class = _docs_fn("audio", 8)
+process_docs_av_7class = taskdata.process_docs_of(
+    build_docs, "av", 7, task="ravdess (av, 7 classes)"
+)
+process_docs_av_8class = taskdata.process_docs_of(
+    build_docs, "av", 8, task="ravdess (av, 8 classes)"
+)
+process_docs_audio_7class = taskdata.process_docs_of(
+    build_docs, "audio", 7, task="ravdess (audio, 7 classes)"
+)
+process_docs_audio_8class = taskdata.process_docs_of(
+    build_docs, "audio", 8, task="ravdess (audio, 8 classes)"
+)
