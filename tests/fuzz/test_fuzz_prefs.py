@@ -6,7 +6,9 @@ Valid rows are mutated as records (a field dropped, repeated in one object, of a
 huge or deeply nested numbers, odd Unicode; ``..``, absolute, symlinked and over-long media
 paths; rows repeated, dropped or not objects) and as bytes. The property: every row becomes a
 sample whose media are inside the media root, or a ``PreferenceDataError`` names the file and
-the line/item; an import writes a file that loads back to the same samples.
+the line/item; ``avem prefs validate`` agrees (no error exactly when the file loads, and the
+loader's message among its findings); an import writes a file that loads back to the same
+samples.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from fuzz_support import (
     DEFAULT_TIER,
     SLOW_TIER,
+    hard_timeout,
     make_sandbox,
     mutate_bytes,
     mutate_records,
@@ -31,6 +34,7 @@ from hypothesis import strategies as st
 
 from avem_plugins.prefs import io as prefs_io
 from avem_plugins.prefs.schema import MEDIA_FIELDS, PreferenceDataError, load_preferences
+from avem_plugins.prefs.validate import validate_file
 
 FIELDS = ["id", "prompt", "chosen", "rejected", "rejected_2", "modality", "emotion", *MEDIA_FIELDS]
 FILE_LEVEL = (r"no preference rows", r"preference file not found")
@@ -118,6 +122,13 @@ def check_prefs(case: tuple[bytes, bool, str]) -> None:
                         field,
                         value,
                     )
+        # `avem prefs validate` reads the same file: no exception, and it agrees with the loader
+        with hard_timeout():
+            report = validate_file(path, root, check_exists=check_exists)
+        assert report.ok == loaded.ok, (report.summary(), loaded.error)
+        if not loaded.ok:  # the loader's message is one of validate's
+            messages = [i.message for r in report.rows for i in r.issues]
+            assert str(loaded.error) in messages, (str(loaded.error), messages)
         out = base / "out" / "imported.jsonl"
         imported = outcome(
             lambda: prefs_io.import_authors(path, out, root, check_exists=check_exists),
