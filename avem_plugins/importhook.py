@@ -105,3 +105,37 @@ def after_import(
     with _lock:
         sys.meta_path.insert(0, finder)
     return finder
+
+
+class ImportPatch:
+    """Patch a module's class now if it is imported, else right after it is (never raises).
+
+    ``patch(cls)`` is applied to ``getattr(module, attribute)``; :meth:`install` returns
+    ``"wrapped"`` (done now), ``"deferred"`` (a one-shot finder waits), or ``"failed: ..."``.
+    Installing again while the finder waits adds no second one.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        attribute: str,
+        patch: Callable[[Any], Any],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self.target, self.attribute, self.patch, self.on_error = target, attribute, patch, on_error
+        self.hook: AfterImport | None = None
+
+    def _apply(self, module: ModuleType) -> None:
+        self.patch(getattr(module, self.attribute))
+
+    def install(self) -> str:
+        try:
+            module = sys.modules.get(self.target)
+            if module is not None and hasattr(module, self.attribute):
+                self._apply(module)
+                return "wrapped"
+            if self.hook is None or not self.hook.installed:
+                self.hook = after_import(self.target, self._apply, self.on_error)
+            return "deferred"
+        except Exception as err:
+            return f"failed: {type(err).__name__}: {err}"

@@ -24,13 +24,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from avem_plugins.importhook import AfterImport, after_import
+from avem_plugins.importhook import ImportPatch
 
 log = logging.getLogger(__name__)
 
@@ -161,15 +160,11 @@ def unwrap_initialize_tasks(manager_cls: Any) -> None:
             manager_cls.initialize_tasks = original
 
 
-def _wrap_task_manager(module: Any) -> None:
-    wrap_initialize_tasks(module.TaskManager)
-
-
 def _wrap_failed(err: BaseException) -> None:
     log.warning("avem: could not hook lmms-eval's TaskManager: %s", err)
 
 
-_hook: AfterImport | None = None
+_PATCH = ImportPatch(TASKS_MODULE, "TaskManager", wrap_initialize_tasks, _wrap_failed)
 
 
 def install() -> str:
@@ -178,16 +173,6 @@ def install() -> str:
     :returns: ``"wrapped"`` (done now), ``"deferred"`` (done when lmms-eval imports its
         tasks module), ``"disabled"`` or ``"failed: ..."``.
     """
-    global _hook
-    try:
-        if not enabled():
-            return "disabled"
-        module = sys.modules.get(TASKS_MODULE)
-        if module is not None and hasattr(module, "TaskManager"):
-            wrap_initialize_tasks(module.TaskManager)
-            return "wrapped"
-        if _hook is None or not _hook.installed:
-            _hook = after_import(TASKS_MODULE, _wrap_task_manager, _wrap_failed)
-        return "deferred"
-    except Exception as err:
-        return f"failed: {type(err).__name__}: {err}"
+    if not enabled():
+        return "disabled"
+    return _PATCH.install()

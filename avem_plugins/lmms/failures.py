@@ -33,10 +33,10 @@ import logging
 import os
 import sys
 import threading
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
-from avem_plugins.importhook import AfterImport, after_import
+from avem_plugins.importhook import ImportPatch
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ CLI_FUNCTION = "cli_evaluate_single"
 EXIT_STATUS = 1
 _WRAPPED_MARK = "__avem_failfast__"
 _lock = threading.Lock()
-_hook: AfterImport | None = None
 
 
 def enabled() -> bool:
@@ -151,12 +150,11 @@ def unwrap_download(task_cls: Any) -> None:
             task_cls.download = original
 
 
-def _wrap(module: ModuleType) -> None:
-    wrap_download(module.ConfigurableTask)
-
-
 def _wrap_failed(err: BaseException) -> None:
     log.warning("avem: could not hook lmms-eval's task loading: %s", err)
+
+
+_PATCH = ImportPatch(TASK_MODULE, "ConfigurableTask", wrap_download, _wrap_failed)
 
 
 def install() -> str:
@@ -164,16 +162,6 @@ def install() -> str:
 
     :returns: ``"wrapped"``, ``"deferred"``, ``"disabled"`` or ``"failed: ..."``.
     """
-    global _hook
-    try:
-        if not enabled():
-            return "disabled"
-        module = sys.modules.get(TASK_MODULE)
-        if module is not None and hasattr(module, "ConfigurableTask"):
-            wrap_download(module.ConfigurableTask)
-            return "wrapped"
-        if _hook is None or not _hook.installed:
-            _hook = after_import(TASK_MODULE, _wrap, _wrap_failed)
-        return "deferred"
-    except Exception as err:
-        return f"failed: {type(err).__name__}: {err}"
+    if not enabled():
+        return "disabled"
+    return _PATCH.install()

@@ -320,3 +320,14 @@ def compat_scorer(family: str) -> CompatScorer:
     _warn_reconstruction()
     _, function, _ = SCORERS[family]
     return CompatScorer(family, RECONSTRUCTION_LABEL, None, None, function)
+
+
+def checked_parser(family: str) -> str:
+    """``AVEM_ANSWER_PARSER`` for a task of ``family``; under ``compat`` the scorer is loaded
+    now, so a broken ``AVEM_AVERE_REPO`` fails when the task loads, before any generation."""
+    from avem_plugins.scoring.taskdata import answer_parser
+
+    parser = answer_parser()
+    if parser == "compat":
+        compat_scorer(family)
+    return parser

@@ -136,19 +136,14 @@ class DocSources:
 
 
 def doc_sources(
-    scorer_family: str,
+    parser: str,
     root_env: str,
     audio_env: str | None,
     media_root_names: Sequence[str],
     purpose: str,
 ) -> DocSources:
-    """The answer parser (a broken ``AVEM_AVERE_REPO`` fails here, before any generation), the
-    media root from ``root_env`` and the optional audio tree from ``audio_env``."""
-    from avem_plugins.scoring import authors
-
-    parser = answer_parser()
-    if parser == "compat":
-        authors.compat_scorer(scorer_family)
+    """The answer ``parser`` (:func:`avem_plugins.scoring.authors.checked_parser`), the media
+    root from ``root_env`` and the optional audio tree from ``audio_env``."""
     root = env_path(root_env, media_root_names=media_root_names, purpose=purpose)
     audio_root = optional_env_dir(audio_env) if audio_env else None
     return DocSources(parser, root, audio_root)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avem_plugins.media import VIDEO_SUFFIXES
-from avem_plugins.scoring import taskdata
+from avem_plugins.scoring import authors, taskdata
 
 if TYPE_CHECKING:
     pass
@@ -102,7 +102,9 @@ def clips_by_id(root: str) -> dict[int, Path]:
 
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     """The docs of one fold's test split."""
-    sources = taskdata.doc_sources(SCORER_FAMILY, ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE)
+    sources = taskdata.doc_sources(
+        authors.checked_parser(SCORER_FAMILY), ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE
+    )
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     clips = clips_by_id(str(root))
     rows = []

@@ -210,7 +210,9 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
     items = load_items()  # the questions file first: EMOREALM_JSON before DFEW_ROOT
-    sources = taskdata.doc_sources(SCORER_FAMILY, VIDEO_ENV, AUDIO_ENV, *DFEW_CLIPS)
+    sources = taskdata.doc_sources(
+        authors.checked_parser(SCORER_FAMILY), VIDEO_ENV, AUDIO_ENV, *DFEW_CLIPS
+    )
     parser, video_root, audio_root = sources.parser, sources.root, sources.audio_root
     rows = []
     for item in items:

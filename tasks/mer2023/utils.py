@@ -23,7 +23,7 @@ from avem_plugins.tasks.classification import METRICS as CLASSIFICATION_METRICS
 from avem_plugins.tasks.classification import result_record
 
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
-from avem_plugins.scoring import emotions, lexicon, metrics, taskdata
+from avem_plugins.scoring import authors, emotions, lexicon, metrics, taskdata
 from avem_plugins.scoring.lexicon import MER_CLASSES
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ def audio_by_name(root: str) -> dict[str, Path]:
 
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     """The docs of the test3 rows whose label is in ``labels``."""
-    sources = taskdata.doc_sources(SCORER_FAMILY, ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE)
+    sources = taskdata.doc_sources(
+        authors.checked_parser(SCORER_FAMILY), ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE
+    )
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     task = "mer2023" if len(labels) == len(LABELS_5) else f"mer2023 ({len(labels)} classes)"
     clips = clips_by_name(str(root))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from avem_plugins import registry
+from avem_plugins import importhook, registry
 from avem_plugins.lmms import discovery, entrypoint, failures
 
 
@@ -110,11 +110,11 @@ def test_task_dirs_falls_back_to_our_folder_when_plugins_fail(monkeypatch):
 
 def test_install_defers_until_lmms_eval_tasks_is_imported(monkeypatch):
     monkeypatch.delitem(sys.modules, discovery.TASKS_MODULE, raising=False)
-    monkeypatch.setattr(discovery, "_hook", None)
+    monkeypatch.setattr(discovery._PATCH, "hook", None)
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     assert discovery.install() == "deferred"
     assert discovery.install() == "deferred"
-    hooks = [f for f in sys.meta_path if isinstance(f, discovery.AfterImport)]
+    hooks = [f for f in sys.meta_path if isinstance(f, importhook.AfterImport)]
     assert len(hooks) == 1  # idempotent
     monkeypatch.setenv(discovery.DISABLE_ENV, "off")
     assert discovery.install() == "disabled"

@@ -15,6 +15,7 @@ import pytest
 from avem_plugins.tasks.emorealm import utils as emorealm
 from tenacity import RetryError, retry, stop_after_attempt, stop_after_delay, wait_fixed
 
+from avem_plugins import importhook
 from avem_plugins.lmms import discovery, entrypoint, failures
 from avem_plugins.scoring.taskdata import TaskDataError
 
@@ -112,11 +113,11 @@ def test_ours_only_matches_our_classes():
 
 def test_install_defers_then_wraps(monkeypatch):
     monkeypatch.delitem(sys.modules, failures.TASK_MODULE, raising=False)
-    monkeypatch.setattr(failures, "_hook", None)
+    monkeypatch.setattr(failures._PATCH, "hook", None)
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     assert failures.install() == "deferred"
     assert failures.install() == "deferred"
-    assert len([f for f in sys.meta_path if isinstance(f, failures.AfterImport)]) == 1
+    assert len([f for f in sys.meta_path if isinstance(f, importhook.AfterImport)]) == 1
     module = type(sys)(failures.TASK_MODULE)
     module.ConfigurableTask = type(
         "CT", (StandInTask,), {"download": StandInTask.__dict__["download"]}
