@@ -261,7 +261,10 @@ class QwenOmniAdapter(ChatTemplateAdapter):
             width = max(int(p["input_features"].shape[-1]) for p in feats)
             for key in _AUDIO_KEYS:
                 padded = [
-                    torch.nn.functional.pad(p[key], (0, width - p[key].shape[-1])) for p in feats
+                    p[key]
+                    if p[key].shape[-1] == width  # Whisper's features: always 30 s, no copy
+                    else torch.nn.functional.pad(p[key], (0, width - p[key].shape[-1]))
+                    for p in feats
                 ]
                 out[key] = torch.cat(padded, dim=0)
         return out
