@@ -38,9 +38,14 @@ __all__ = ["DecodeProcess", "MediaPrefetcher", "PrefetchStats"]
 
 @dataclass
 class PrefetchStats:
-    """Seconds the caller waited for media, seconds spent decoding, requests and batches."""
+    """Seconds the caller waited for media, seconds spent decoding, requests and batches.
+
+    ``first_wait_s`` is the part of ``wait_s`` spent on the first batch of each
+    :meth:`MediaPrefetcher.batches` call, which nothing can decode ahead of.
+    """
 
     wait_s: float = 0.0
+    first_wait_s: float = 0.0
     decode_s: float = 0.0
     requests: int = 0
     batches: int = 0
@@ -182,10 +187,11 @@ class MediaPrefetcher(Generic[R]):
     def batches(self, batches: Sequence[list[R]]) -> Iterator[tuple[list[R], list[Any]]]:
         """The batches in order, each with its decoded media (or exceptions)."""
         if self.depth == 0:
-            for batch in batches:
+            for i, batch in enumerate(batches):
                 start = time.perf_counter()
                 media = self._load_batch(batch)
-                self.stats.add(wait_s=time.perf_counter() - start)
+                waited = time.perf_counter() - start
+                self.stats.add(wait_s=waited, first_wait_s=waited if i == 0 else 0.0)
                 yield batch, media
             return
         pending: deque[Future[list[Any]]] = deque()
@@ -198,7 +204,8 @@ class MediaPrefetcher(Generic[R]):
                         submitted += 1
                     start = time.perf_counter()
                     media = pending.popleft().result()
-                    self.stats.add(wait_s=time.perf_counter() - start)
+                    waited = time.perf_counter() - start
+                    self.stats.add(wait_s=waited, first_wait_s=waited if i == 0 else 0.0)
                     yield batch, media
             finally:
                 for future in pending:
