@@ -92,12 +92,16 @@ def read_fold(path: Path) -> list[tuple[int, str]]:
     return rows
 
 
+def clip_id(stem: str) -> int | None:
+    """The DFEW id a clip's file stem names (``"00042"`` -> 42); ``None`` for another name
+    (ASCII digits only: ``"²".isdigit()`` is true and ``int("²")`` fails)."""
+    return int(stem) if stem.isascii() and stem.isdigit() and len(stem) <= 18 else None
+
+
 @functools.lru_cache(maxsize=4)
 def clips_by_id(root: str) -> dict[int, Path]:
     """Every DFEW clip under ``root`` (``part_1 ... part_11`` or any layout), by integer id."""
-    return taskdata.index_files(
-        Path(root), VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
-    )
+    return taskdata.index_files(Path(root), VIDEO_SUFFIXES, key=lambda p: clip_id(p.stem))
 
 
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:

@@ -188,18 +188,16 @@ def stress_kind(item: dict[str, Any]) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _clips_by_id(root: str) -> dict[int, Path]:
-    return taskdata.index_files(
-        Path(root), VIDEO_SUFFIXES, key=lambda p: int(p.stem) if p.stem.isdigit() else None
-    )
+    return taskdata.index_files(Path(root), VIDEO_SUFFIXES, key=lambda p: dfew.clip_id(p.stem))
 
 
 def _video_path(root: Path, relative: str) -> Path:
     direct = root / relative
-    if direct.is_file():
+    if os.path.isfile(direct):  # (False for a name longer than the file system allows)
         return direct
-    stem = Path(relative).stem  # not at the released path: find the DFEW clip by id
-    if stem.isdigit():
-        found = _clips_by_id(str(root)).get(int(stem))
+    clip = dfew.clip_id(Path(relative).stem)  # not at the released path: find it by its id
+    if clip is not None:
+        found = _clips_by_id(str(root)).get(clip)
         if found is not None:
             return found
     return direct

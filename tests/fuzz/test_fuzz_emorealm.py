@@ -35,6 +35,8 @@ from hypothesis import strategies as st
 
 from avem_plugins.scoring import taskdata
 
+#: Clip files whose stems ``str.isdigit`` accepts but DFEW never names so.
+ODD_CLIPS = ("²³.mp4", "٣.mp4", "9" * 200 + ".mp4")
 EMOTIONS = ["Happiness", "Sadness", "Anger", "Fear", "Surprise", "Disgust", "Neutral"]
 FILE_LEVEL = (r"expected a JSON list", r"cannot read", r"not UTF-8")
 
@@ -94,6 +96,8 @@ def check_questions_file(data: bytes) -> None:
             clip = root / f"part_{i % 2 + 1}" / f"{i}.mp4"
             clip.parent.mkdir(exist_ok=True)
             clip.write_bytes(b"x")
+        for odd in ODD_CLIPS:  # names that look like ids to str.isdigit
+            (root / "part_2" / odd).write_bytes(b"x")
         path = base / "emorealm_v1.json"
         path.write_bytes(data)
         with capture_logs(utils.logger.name) as logs:
@@ -119,8 +123,8 @@ def check_questions_file(data: bytes) -> None:
             AVEM_ALLOW_MISSING_MEDIA="1",
             AVEM_ANSWER_PARSER=None,
         ):
+            utils._clips_by_id.cache_clear()  # a new DFEW_ROOT: walked once for the five tasks
             for task in utils.TASKS:
-                utils._clips_by_id.cache_clear()
                 built = outcome(
                     lambda task=task: utils.build_docs(task),
                     taskdata.TaskDataError,

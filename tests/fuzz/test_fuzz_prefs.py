@@ -37,7 +37,7 @@ from avem_plugins.prefs.schema import MEDIA_FIELDS, PreferenceDataError, load_pr
 from avem_plugins.prefs.validate import validate_file
 
 FIELDS = ["id", "prompt", "chosen", "rejected", "rejected_2", "modality", "emotion", *MEDIA_FIELDS]
-FILE_LEVEL = (r"no preference rows", r"preference file not found")
+FILE_LEVEL = (r"no preference rows", r"preference file not found", r"unreadable JSON list")
 
 
 @st.composite

@@ -168,7 +168,21 @@ def mafw_sheets(draw: st.DrawFn) -> list[list[Any]]:
     return rows
 
 
+_WORKBOOKS: dict[str, bytes] = {}
+
+
 def _xlsx_bytes(rows: list[list[Any]]) -> bytes:
+    """The workbook of ``rows``, built once per process: openpyxl stamps the save time into
+    it, and Hypothesis needs the same draws to give the same bytes."""
+    key = repr(rows)
+    if key not in _WORKBOOKS:
+        if len(_WORKBOOKS) >= 4096:
+            _WORKBOOKS.pop(next(iter(_WORKBOOKS)))
+        _WORKBOOKS[key] = _xlsx_build(rows)
+    return _WORKBOOKS[key]
+
+
+def _xlsx_build(rows: list[list[Any]]) -> bytes:
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -182,7 +196,7 @@ def _xlsx_bytes(rows: list[list[Any]]) -> bytes:
     try:
         book.save(buffer)
     except (ValueError, OverflowError):  # a value a workbook cannot hold (e.g. 10**20)
-        return _xlsx_bytes([[v if isinstance(v, str) else "?" for v in r] for r in rows])
+        return _xlsx_build([[v if isinstance(v, str) else "?" for v in r] for r in rows])
     return buffer.getvalue()
 
 

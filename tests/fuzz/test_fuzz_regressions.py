@@ -404,3 +404,22 @@ def test_tags_that_are_not_utf8_do_not_stop_the_decode(tmp_path):
     body = data[12:] + chunk
     wav.write_bytes(b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body)
     assert media.load_audio(wav, cache=None).size == 8000
+
+
+# ------------------------------------------------------------------ DFEW clip ids
+
+
+def test_clip_names_with_unicode_digits_are_no_dfew_ids(tmp_path):
+    """``int("²")`` raised ``ValueError`` indexing a DFEW folder holding ``²³.mp4``; ``٣.mp4``
+    was taken for clip 3."""
+    for name in ("²³.mp4", "٣.mp4", "9" * 200 + ".mp4", "00003.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    dfew.clips_by_id.cache_clear()
+    assert dfew.clips_by_id(str(tmp_path)) == {3: tmp_path / "00003.mp4"}
+
+
+def test_a_questions_file_clip_name_too_long_for_the_file_system_is_missing_media(tmp_path):
+    """``Path.is_file`` raised ``OSError: File name too long`` while building the docs."""
+    root = tmp_path / "DFEW"
+    root.mkdir()
+    assert emorealm._video_path(root, "x" * 300 + ".mp4") == root / ("x" * 300 + ".mp4")

@@ -94,6 +94,8 @@ def check_dfew(data: bytes) -> None:
         for clip in (1, 2, 3):
             (root / f"part_{clip}").mkdir()
             (root / f"part_{clip}" / f"{clip:05d}.mp4").write_bytes(b"x")
+        for odd in ("²³.mp4", "٣.mp4", "9" * 200 + ".mp4"):  # isdigit, but no DFEW id
+            (root / "part_2" / odd).write_bytes(b"x")
         path = base / "test(single-labeled)" / "set_1.csv"
         path.parent.mkdir()
         path.write_bytes(data)
