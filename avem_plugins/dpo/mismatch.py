@@ -77,17 +77,23 @@ def own_audio_key(sample: Mapping[str, Any]) -> str | None:
 
 
 def _lend(
-    sample: Mapping[str, Any], *, swap_audio: bool, swap_video: bool
+    sample: Mapping[str, Any],
+    *,
+    swap_audio: bool,
+    swap_video: bool,
+    video: str = "video",
+    audio: str = "audio",
 ) -> dict[str, Any] | None:
-    """The media another sample lends for the swap, or ``None`` if it lacks what is needed."""
-    if swap_video and not sample.get("video"):
+    """The media a sample lends for the swap (its ``video``/``audio`` fields, or the
+    ``video_l``/``audio_l`` ones), or ``None`` if it lacks what is needed."""
+    if swap_video and not sample.get(video):
         return None
-    out: dict[str, Any] = {"video_path": sample.get("video") if swap_video else None}
+    out: dict[str, Any] = {"video_path": sample.get(video) if swap_video else None}
     if swap_audio:
-        if sample.get("audio"):
-            out |= {"audio_path": sample["audio"], "audio_in_video": False}
-        elif sample.get("video"):
-            out |= {"audio_path": sample["video"], "audio_in_video": True}
+        if sample.get(audio):
+            out |= {"audio_path": sample[audio], "audio_in_video": False}
+        elif sample.get(video):
+            out |= {"audio_path": sample[video], "audio_in_video": True}
         else:
             return None
     return out
@@ -201,16 +207,14 @@ class MismatchSelector:
 
     def _from_data(self, batch, i, swap_audio, swap_video):
         s = batch[i]
-        if swap_video and not s.get("video_l"):
-            return None, "no 'video_l' field"
-        choice = {"video_path": s.get("video_l") if swap_video else None}
-        if swap_audio:
-            if s.get("audio_l"):
-                choice |= {"audio_path": s["audio_l"], "audio_in_video": False}
-            elif s.get("video_l"):
-                choice |= {"audio_path": s["video_l"], "audio_in_video": True}
-            else:
-                return None, "no 'audio_l' or 'video_l' field"
+        choice = _lend(
+            s, swap_audio=swap_audio, swap_video=swap_video, video="video_l", audio="audio_l"
+        )
+        if choice is None:
+            missing = (
+                "'video_l'" if swap_video and not s.get("video_l") else "'audio_l' or 'video_l'"
+            )
+            return None, f"no {missing} field"
         out = MismatchChoice("data", swap_audio, swap_video, **choice)
         if self._is_identity(s, out):
             return None, "'video_l'/'audio_l' equal the sample's own media"

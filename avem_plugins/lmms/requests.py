@@ -119,12 +119,17 @@ def _classify_visual(visual: Any) -> tuple[str, Any]:
     raise RequestError(f"unsupported visual of type {type(visual).__name__}")
 
 
+def _request(index: int, ctx: Any, gen_kwargs: Any, doc_id: Any, task: str) -> AVRequest:
+    req = AVRequest(index=index, doc_id=doc_id, task=task, prompt=ctx or "")
+    req.gen_kwargs = dict(gen_kwargs or {})
+    return req
+
+
 def from_simple(index: int, args: tuple[Any, ...], task_dict: dict[str, Any]) -> AVRequest:
     """A simple-form ``generate_until`` request: ``(ctx, gen_kwargs, doc_to_visual, doc_id,
     task, split)``."""
     ctx, gen_kwargs, doc_to_visual, doc_id, task, split = args[:6]
-    req = AVRequest(index=index, doc_id=doc_id, task=task, prompt=ctx or "")
-    req.gen_kwargs = dict(gen_kwargs or {})
+    req = _request(index, ctx, gen_kwargs, doc_id, task)
     try:
         doc = task_dict[task][split][doc_id]
         visuals = doc_to_visual(doc) if doc_to_visual is not None else []
@@ -139,8 +144,7 @@ def from_chat(index: int, args: tuple[Any, ...], task_dict: dict[str, Any]) -> A
     """A chat-form ``generate_until`` request: ``(ctx, doc_to_messages, gen_kwargs, doc_id,
     task, split)``."""
     ctx, doc_to_messages, gen_kwargs, doc_id, task, split = args[:6]
-    req = AVRequest(index=index, doc_id=doc_id, task=task, prompt=ctx or "")
-    req.gen_kwargs = dict(gen_kwargs or {})
+    req = _request(index, ctx, gen_kwargs, doc_id, task)
     try:
         doc = task_dict[task][split][doc_id]
         messages = doc_to_messages(doc)
