@@ -131,3 +131,25 @@ def infer_modality(prompt: str) -> str:
     if visual and not audio:
         return "visual"
     return "audiovisual"
+
+
+#: How a preference row without a ``modality`` field gets one (``--modality_rule``):
+#: ``audiovisual`` (the default) swaps both media in PMP; ``infer`` guesses from the prompt's
+#: words (:func:`infer_modality`); ``refuse`` makes the row an error.
+MODALITY_RULES: tuple[str, ...] = ("audiovisual", "infer", "refuse")
+DEFAULT_MODALITY_RULE = "audiovisual"
+
+
+def check_modality_rule(rule: str) -> str:
+    """``rule`` if it is one of :data:`MODALITY_RULES`; raises :class:`ModalityError` otherwise."""
+    if rule not in MODALITY_RULES:
+        raise ModalityError(f"modality rule {rule!r}: use one of {list(MODALITY_RULES)}")
+    return rule
+
+
+def missing_modality(prompt: str, rule: str) -> str | None:
+    """The modality a row without one gets under ``rule`` (``None`` under ``refuse``)."""
+    check_modality_rule(rule)
+    if rule == "infer":
+        return infer_modality(prompt)
+    return "audiovisual" if rule == "audiovisual" else None

@@ -21,6 +21,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _rule(value: str) -> str:
+    from avem_plugins.modality import MODALITY_RULES
+
+    if value not in MODALITY_RULES:
+        raise _fail(f"--modality-rule {value!r}: use one of {', '.join(MODALITY_RULES)}", 2)
+    return value
+
+
 @prefs_app.command("validate")
 def validate(
     file: Annotated[Path, typer.Argument(help="Preference file: JSONL or a JSON list.")],
@@ -33,6 +41,14 @@ def validate(
         bool, typer.Option("--check-media/--no-check-media", help="Check media files exist.")
     ] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    modality_rule: Annotated[
+        str,
+        typer.Option(
+            "--modality-rule",
+            help="Modality of rows without one: audiovisual (PMP swaps both media; default), "
+            "infer (guessed from the prompt's words) or refuse (an error).",
+        ),
+    ] = "audiovisual",
     show: Annotated[
         int, typer.Option("--show", min=0, help="Print at most this many issues.")
     ] = 50,
@@ -40,7 +56,9 @@ def validate(
     """Check schema, media, duplicates, modality and PMP coverage; exit 1 on errors."""
     from avem_plugins.prefs.validate import validate_file, write_report
 
-    result = validate_file(file, media_root, check_exists=check_media)
+    result = validate_file(
+        file, media_root, check_exists=check_media, modality_rule=_rule(modality_rule)
+    )
     shown = 0
     for row in result.rows:
         for issue in row.issues:
@@ -250,19 +268,29 @@ def import_(
         typer.Option("--check-media/--no-check-media", help="Require the media files to exist."),
     ] = True,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    modality_rule: Annotated[
+        str,
+        typer.Option(
+            "--modality-rule",
+            help="Modality of rows without one: audiovisual (PMP swaps both media; default), "
+            "infer (guessed from the prompt's words) or refuse (an error).",
+        ),
+    ] = "audiovisual",
 ) -> None:
     """Import the authors' DPO JSON (markers stripped, paths checked, modality written out)."""
     from avem_plugins.prefs.io import PrefsIOError, import_authors
-    from avem_plugins.prefs.schema import PreferenceDataError
+    from avem_plugins.prefs.schema import PreferenceDataError, modality_summary
 
     try:
         samples = import_authors(
-            authors_json, out, media_root, check_exists=check_media, force=force
-        )
+            authors_json, out, media_root, check_exists=check_media, force=force,
+            modality_rule=_rule(modality_rule),
+        )  # fmt: skip
     except (PreferenceDataError, PrefsIOError) as e:
         raise _fail(str(e)) from e
     inferred = sum(s.modality_inferred for s in samples)
-    typer.echo(f"imported {len(samples)} rows into {out} (modality inferred for {inferred})")
+    typer.echo(f"imported {len(samples)} rows into {out} (modality not given for {inferred})")
+    typer.echo(modality_summary(samples, modality_rule))
 
 
 @prefs_app.command("export")

@@ -14,7 +14,7 @@ from typing import Any
 from trl import DPOConfig
 
 from avem_plugins.dpo.mismatch import SOURCES
-from avem_plugins.modality import SWAP_MODES
+from avem_plugins.modality import DEFAULT_MODALITY_RULE, MODALITY_RULES, SWAP_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ class AVEmDPOConfig(DPOConfig):
             about (`audio`, `visual` or both). `"video"`, `"audio"` or `"av"`: always that media, whatever the
             prompt asks; `"video"` is Vista-DPO's video-level term, which replaces the whole visual input (the
             `vista-dpo` recipe). Only media the model is fed and the sample has are swapped.
+        modality_rule (`str`, *optional*, defaults to `"audiovisual"`):
+            Modality of preference rows without a `modality` field: `"audiovisual"` (PMP swaps both media),
+            `"infer"` (guessed from the prompt's words) or `"refuse"` (an error). The trainer logs how many rows
+            got each modality, given or by this rule.
         media_root (`str`, *optional*):
             Folder that relative media paths resolve against; no path may escape it. Defaults to the folder of
             the preference file.
@@ -183,6 +187,15 @@ class AVEmDPOConfig(DPOConfig):
             "choices": list(SWAP_MODES),
         },
     )
+    modality_rule: str = field(
+        default=DEFAULT_MODALITY_RULE,
+        metadata={
+            "help": "Modality of preference rows without a 'modality' field: 'audiovisual' (PMP swaps "
+            "both media; the default, recipes/README.md says why), 'infer' (guessed from the prompt's "
+            "words) or 'refuse' (such a row is an error).",
+            "choices": list(MODALITY_RULES),
+        },
+    )
     media_root: str | None = field(
         default=None,
         metadata={
@@ -253,6 +266,11 @@ def _check_config(cfg: AVEmDPOConfig) -> None:
         raise ValueError(
             f"AVEmDPOConfig.mismatch_source must be 'auto' or one of {list(SOURCES)}, "
             f"got {cfg.mismatch_source!r}"
+        )
+    if cfg.modality_rule not in MODALITY_RULES:
+        raise ValueError(
+            f"AVEmDPOConfig.modality_rule must be one of {list(MODALITY_RULES)}, "
+            f"got {cfg.modality_rule!r}"
         )
     if cfg.mismatch_modalities not in SWAP_MODES:
         raise ValueError(

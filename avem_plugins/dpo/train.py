@@ -80,14 +80,18 @@ def load_split(script_args: Any, training_args: Any, split: str) -> Any:
         )
     if _local_file(name) is not None:
         if split == script_args.dataset_train_split:
-            return load_preference_dataset(name, training_args.media_root)
+            return load_preference_dataset(
+                name, training_args.media_root, modality_rule=training_args.modality_rule
+            )
         other = _local_file(split)
         if other is None:
             raise ValueError(
                 f"--dataset_name {name} is a single preference file (one split); to evaluate, pass "
                 f"--dataset_test_split PATH to another .jsonl/.json file (got {split!r})"
             )
-        return load_preference_dataset(other, training_args.media_root)
+        return load_preference_dataset(
+            other, training_args.media_root, modality_rule=training_args.modality_rule
+        )
     import datasets
 
     return datasets.load_dataset(name, name=script_args.dataset_config)[split]

@@ -47,8 +47,8 @@ from avem_plugins.dpo.engines import check_engine, describe_engine
 from avem_plugins.dpo.lengths import check_dataset
 from avem_plugins.dpo.loss import avem_dpo_loss
 from avem_plugins.dpo.mismatch import SOURCES, MismatchSelector
-from avem_plugins.modality import parse_modalities
-from avem_plugins.prefs.schema import COLUMNS, normalize_dataset
+from avem_plugins.modality import DEFAULT_MODALITY_RULE, parse_modalities
+from avem_plugins.prefs.schema import COLUMNS, modality_summary, normalize_dataset
 from avem_plugins.registry import get_adapter
 
 
@@ -174,6 +174,7 @@ class AVEmDPOTrainer(DPOTrainer):
             peft_config=peft_config,
         )
         check_engine(self.accelerator)  # FSDP/ZeRO asked for but not set up: stop, never fall back
+        self.accelerator.print(f"AVEm-DPO training rows: {self.modality_line(self.train_dataset)}")
         self._engine_reported = False
         if isinstance(self.data_collator, DataCollatorForAVPreference):
             # every sample measured once, before step 1 (one line naming the longest if too long)
@@ -222,11 +223,23 @@ class AVEmDPOTrainer(DPOTrainer):
         self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
     ) -> Any:
         # No text tokenisation: the collator builds every row (media + text) per batch.
-        return normalize_dataset(dataset, getattr(args, "media_root", None), source=dataset_name)
+        return normalize_dataset(
+            dataset, getattr(args, "media_root", None), source=dataset_name,
+            modality_rule=getattr(args, "modality_rule", DEFAULT_MODALITY_RULE),
+        )  # fmt: skip
 
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
             self._signature_columns = list(COLUMNS)  # type: ignore[assignment]
+
+    def modality_line(self, dataset: Any) -> str:
+        """How many rows got each modality (PMP swaps it), given or by ``modality_rule``."""
+        from types import SimpleNamespace
+
+        rows = dataset.select_columns(["modality", "modality_inferred"]).to_list()
+        return f"{len(rows)} rows; " + modality_summary(
+            [SimpleNamespace(**r) for r in rows], self.config.modality_rule
+        )
 
     # -- scoring -------------------------------------------------------------------------
 

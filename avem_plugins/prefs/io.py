@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from avem_plugins.modality import DEFAULT_MODALITY_RULE
 from avem_plugins.prefs.schema import (
     MEDIA_FIELDS,
     PreferenceSample,
@@ -95,6 +96,7 @@ def import_authors(
     *,
     check_exists: bool = True,
     force: bool = False,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> list[PreferenceSample]:
     """Convert the authors' DPO JSON (or any file :mod:`avem_plugins.prefs.schema` loads) to our JSONL.
 
@@ -102,13 +104,15 @@ def import_authors(
     """
     src = Path(src)
     root = (Path(media_root) if media_root is not None else src.resolve().parent).resolve()
-    samples = load_preferences(src, root, check_exists=check_exists)
+    samples = load_preferences(src, root, check_exists=check_exists, modality_rule=modality_rule)
     inferred = Counter(s.modality for s in samples if s.modality_inferred)
     if inferred:
+        how = "inferred from the prompt" if modality_rule == "infer" else (
+            f"set by --modality_rule {modality_rule}"
+        )  # fmt: skip
         logger.warning(
-            "%s: modality inferred from the prompt for %d of %d rows (%s) and written to %s; "
-            "review it there",
-            src, sum(inferred.values()), len(samples), dict(inferred), out,
+            "%s: modality %s for %d of %d rows (%s) and written to %s; review it there",
+            src, how, sum(inferred.values()), len(samples), dict(inferred), out,
         )  # fmt: skip
     _write_jsonl([schema_row(s, root) for s in samples], Path(out), force=force)
     return samples

@@ -13,7 +13,8 @@ A preference file is JSONL (one object per line) or a JSON list of objects with 
 ``video_l``     mismatched clip for PMP (optional)
 ``audio_l``     mismatched audio for PMP (optional; the track of ``video_l`` when absent)
 ``modality``    what the prompt asks about: ``audio``, ``visual`` or ``audiovisual``
-                (optional: inferred from the prompt, and the inference is logged)
+                (optional: when absent, ``modality_rule`` decides: ``audiovisual`` by default,
+                ``infer`` from the prompt, or ``refuse``; counted and logged)
 ``emotion``     the clip's emotion label (optional; lets PMP draw a different-label clip)
 ``id``          optional; defaults to ``<file>:<row>``
 ==============  ==========================================================================
@@ -46,7 +47,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from avem_plugins.modality import MODALITY_ALIASES, infer_modality, strip_media_markers
+from avem_plugins.modality import (
+    DEFAULT_MODALITY_RULE,
+    MODALITY_ALIASES,
+    check_modality_rule,
+    missing_modality,
+    strip_media_markers,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -456,15 +463,22 @@ def _all_media(
 
 
 def _modality(
-    raw: Any, prompt: str | None, where: str, issues: list[Issue]
+    raw: Any, prompt: str | None, where: str, issues: list[Issue], rule: str
 ) -> tuple[str | None, bool | None]:
-    """``(modality, inferred)``: the row's own, or inferred from the prompt."""
+    """``(modality, not_given)``: the row's own, or the one ``rule`` gives a row without one."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         if prompt is None:
             return None, None
-        modality = infer_modality(prompt)
+        modality = missing_modality(prompt, rule)
+        if modality is None:
+            issues.append(_error("modality_missing",
+                f"{where}: no 'modality' and --modality_rule refuse; give the row 'audio', "
+                "'visual' or 'audiovisual'", "modality",
+            ))  # fmt: skip
+            return None, None
+        how = "inferred from the prompt" if rule == "infer" else f"set by --modality_rule {rule}"
         issues.append(Issue("info", "modality_inferred",
-            f"{where}: no 'modality'; inferred {modality!r} from the prompt", "modality",
+            f"{where}: no 'modality'; {modality!r} {how}", "modality",
         ))  # fmt: skip
         return modality, True
     key = str(raw).strip().lower()
@@ -472,7 +486,7 @@ def _modality(
         return MODALITY_ALIASES[key], False
     issues.append(_error("bad_modality",
         f"{where}, field 'modality': {raw!r} is not one of 'audio', 'visual', 'audiovisual' (or "
-        "leave it out to infer it from the prompt)", "modality",
+        "leave it out: --modality_rule decides)", "modality",
     ))  # fmt: skip
     return None, None
 
@@ -484,13 +498,14 @@ def check_row(
     root: Path | None,
     default_id: str,
     check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> RowCheck:
     """Every check of one raw row (SPEC §3.3), in field order: errors (the loader refuses the
     row), warnings (it loads, probably not as meant) and the inferred modality (info)."""
     issues: list[Issue] = []
     prompt, chosen, rejected, rejected_2 = _texts(row, where, issues)
     media = _all_media(row, where, root, check_exists, issues)
-    modality, inferred = _modality(row.get("modality"), prompt, where, issues)
+    modality, inferred = _modality(row.get("modality"), prompt, where, issues, modality_rule)
     emotion = row.get("emotion")
     emotion = str(emotion).strip().lower() if emotion is not None and str(emotion).strip() else None
     own_id = None if row.get("id") is None or str(row["id"]) == "" else str(row["id"])
@@ -544,10 +559,14 @@ def normalize_row(
     root: Path | None,
     default_id: str,
     check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> PreferenceSample:
     """Validate one raw row and return the normalised :class:`PreferenceSample`; raises
     :class:`PreferenceDataError` with the first error :func:`check_row` finds."""
-    check = check_row(row, where=where, root=root, default_id=default_id, check_exists=check_exists)
+    check = check_row(
+        row, where=where, root=root, default_id=default_id, check_exists=check_exists,
+        modality_rule=modality_rule,
+    )  # fmt: skip
     error = check.first_error
     if error is not None:
         raise PreferenceDataError(error.message)
@@ -561,16 +580,19 @@ def normalize_rows(
     root: Path | None,
     source: str,
     check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> list[PreferenceSample]:
-    """Normalise located raw rows; log inferred modalities and ignored fields once."""
+    """Normalise located raw rows; log the modalities not given and ignored fields once."""
+    check_modality_rule(modality_rule)
     samples: list[PreferenceSample] = []
     extra: Counter[str] = Counter()
     first_at: dict[str, str] = {}
     for i, (where, row) in enumerate(rows):
         extra.update(set(row) - KNOWN_FIELDS)
         sample = normalize_row(
-            row, where=where, root=root, default_id=f"{source}:{i}", check_exists=check_exists
-        )
+            row, where=where, root=root, default_id=f"{source}:{i}", check_exists=check_exists,
+            modality_rule=modality_rule,
+        )  # fmt: skip
         duplicate = duplicate_id(sample.id, where, first_at)
         if duplicate is not None:
             raise PreferenceDataError(duplicate.message)
@@ -579,10 +601,12 @@ def normalize_rows(
         samples.append(sample)
     inferred = Counter(s.modality for s in samples if s.modality_inferred)
     if inferred:
+        how = "inferred from the prompt" if modality_rule == "infer" else (
+            f"set by --modality_rule {modality_rule}"
+        )  # fmt: skip
         logger.info(
-            "%s: modality inferred from the prompt for %d of %d rows (%s); add a 'modality' "
-            "field to set it",
-            source, sum(inferred.values()), len(samples),
+            "%s: modality %s for %d of %d rows (%s); add a 'modality' field to set it",
+            source, how, sum(inferred.values()), len(samples),
             ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())),
         )  # fmt: skip
     if extra:
@@ -595,12 +619,19 @@ def normalize_rows(
 
 
 def load_preferences(
-    path: str | Path, media_root: str | Path | None = None, *, check_exists: bool = True
+    path: str | Path,
+    media_root: str | Path | None = None,
+    *,
+    check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> list[PreferenceSample]:
     """Load and validate a preference file (JSONL or JSON list)."""
     path = Path(path)
     root = Path(media_root) if media_root is not None else path.resolve().parent
-    return normalize_rows(read_rows(path), root=root, source=path.name, check_exists=check_exists)
+    return normalize_rows(
+        read_rows(path), root=root, source=path.name, check_exists=check_exists,
+        modality_rule=modality_rule,
+    )  # fmt: skip
 
 
 def to_dataset(samples: list[PreferenceSample]) -> datasets.Dataset:
@@ -614,10 +645,16 @@ def to_dataset(samples: list[PreferenceSample]) -> datasets.Dataset:
 
 
 def load_preference_dataset(
-    path: str | Path, media_root: str | Path | None = None, *, check_exists: bool = True
+    path: str | Path,
+    media_root: str | Path | None = None,
+    *,
+    check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> datasets.Dataset:
     """:func:`load_preferences` as a ``datasets.Dataset`` ready for the trainer."""
-    return to_dataset(load_preferences(path, media_root, check_exists=check_exists))
+    return to_dataset(
+        load_preferences(path, media_root, check_exists=check_exists, modality_rule=modality_rule)
+    )
 
 
 def is_normalized(dataset: Any) -> bool:
@@ -632,6 +669,7 @@ def normalize_dataset(
     *,
     source: str = "dataset",
     check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> datasets.Dataset:
     """Validate an in-memory dataset (e.g. from ``load_dataset("json", ...)``).
 
@@ -643,4 +681,21 @@ def normalize_dataset(
         return dataset
     root = Path(media_root) if media_root is not None else None
     rows = ((f"{source} row {i + 1}", row) for i, row in enumerate(dataset))
-    return to_dataset(normalize_rows(rows, root=root, source=source, check_exists=check_exists))
+    return to_dataset(
+        normalize_rows(
+            rows, root=root, source=source, check_exists=check_exists, modality_rule=modality_rule
+        )
+    )
+
+
+def modality_summary(samples: Iterable[Any], rule: str = DEFAULT_MODALITY_RULE) -> str:
+    """How many rows got each modality, and how: ``given`` or by ``rule`` (one line)."""
+    samples = list(samples)
+    given = Counter(s.modality for s in samples if not s.modality_inferred)
+    other = Counter(s.modality for s in samples if s.modality_inferred)
+    how = "inferred from the prompt" if rule == "infer" else f"set by --modality_rule {rule}"
+
+    def fmt(c: Counter[str]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+    return f"modality given: {fmt(given)}; not given, {how}: {fmt(other)}"

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avem_plugins.modality import PROMPT_MODALITIES, swapped_modalities
+from avem_plugins.modality import DEFAULT_MODALITY_RULE, PROMPT_MODALITIES, swapped_modalities
 from avem_plugins.prefs.schema import Issue, RowCheck, check_row, duplicate_id, read_file
 
 
@@ -96,6 +96,7 @@ class ValidationReport:
     path: Path
     media_root: Path
     rows: list[RowReport]
+    modality_rule: str = DEFAULT_MODALITY_RULE
 
     @property
     def errors(self) -> int:
@@ -142,8 +143,13 @@ class ValidationReport:
                 f"{s['file']} (media root {s['media_root']}): {s['rows']} rows, {s['ok']} ok, "
                 f"{s['warnings']} with warnings, {s['errors']} with errors",
                 f"  issues: {counts(s['issues'])}",
-                f"  modality given: {counts(s['modality_given'])}; "
-                f"inferred from the prompt: {counts(s['modality_inferred'])}",
+                f"  modality given: {counts(s['modality_given'])}; not given, "
+                + (
+                    "inferred from the prompt"
+                    if self.modality_rule == "infer"
+                    else f"set by --modality_rule {self.modality_rule}"
+                )
+                + f": {counts(s['modality_inferred'])}",
                 f"  PMP mismatched input from: {counts(s['mismatch'])} "
                 "(data = video_l/audio_l, label = a different-emotion clip, fallback = in-batch/noise)",
                 f"  negatives per row: {counts(s['negatives'])}",
@@ -228,7 +234,11 @@ def _duplicates(reports: list[RowReport], source: str) -> None:
 
 
 def validate_file(
-    path: str | Path, media_root: str | Path | None = None, *, check_exists: bool = True
+    path: str | Path,
+    media_root: str | Path | None = None,
+    *,
+    check_exists: bool = True,
+    modality_rule: str = DEFAULT_MODALITY_RULE,
 ) -> ValidationReport:
     """Validate a preference file; media paths resolve against ``media_root`` (default: its folder)."""
     path = Path(path)
@@ -245,13 +255,14 @@ def validate_file(
                 root=root,
                 default_id=f"{path.name}:{i}",
                 check_exists=check_exists,
+                modality_rule=modality_rule,
             )
             report.issues.extend(report.check.issues)
             report.id = report.check.id
         reports.append(report)
     _duplicates(reports, path.name)
     _mismatch_coverage(reports)
-    return ValidationReport(path, root, reports)
+    return ValidationReport(path, root, reports, modality_rule)
 
 
 REPORT_COLUMNS: tuple[str, ...] = (

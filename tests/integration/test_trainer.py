@@ -135,7 +135,7 @@ def test_non_finite_logps_name_the_samples(trained, monkeypatch):
         trainer.compute_loss(trainer.model, batch)
 
 
-def test_authors_file_trains_end_to_end(tiny_qwen2_5_omni_dir, authors_file, tmp_path):
+def test_authors_file_trains_end_to_end(tiny_qwen2_5_omni_dir, authors_file, tmp_path, capsys):
     out = tmp_path / "run"
     trainer = train(
         {
@@ -147,6 +147,7 @@ def test_authors_file_trains_end_to_end(tiny_qwen2_5_omni_dir, authors_file, tmp
             "lora_alpha": 8,
             "max_steps": 2,
             "adapter_kwargs": ADAPTER_KWARGS,
+            "modality_rule": "infer",
             **TRAIN_ARGS,
         }
     )
@@ -155,9 +156,12 @@ def test_authors_file_trains_end_to_end(tiny_qwen2_5_omni_dir, authors_file, tmp
     state = json.loads((out / "trainer_state.json").read_text())
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
-    # the prompt markers were stripped and the modality inferred from the prompt
+    # the prompt markers were stripped and the modality inferred from the prompt (modality_rule)
     assert trainer.train_dataset[0]["prompt"] == PROMPTS[0]
     assert trainer.train_dataset[0]["modality"] == "audio"
+    # training says at start how many rows got each modality, and how
+    line = "modality given: none; not given, inferred from the prompt: audio 2, audiovisual 1, visual 1"
+    assert f"AVEm-DPO training rows: 4 rows; {line}" in capsys.readouterr().out
 
 
 def test_text_prior_network_is_a_switch(trained):

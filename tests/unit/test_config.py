@@ -17,7 +17,7 @@ BASE = {"output_dir": "unused", "use_cpu": True, "bf16": False, "report_to": "no
 NEW_FIELDS = {
     "beta_er", "beta_vr", "gamma_tpd", "lambda_av", "text_prior_model", "mismatch_source",
     "mismatch_modalities", "media_root", "num_frames", "sample_rate", "adapter", "adapter_kwargs", "modalities",
-    "encode_media_once",
+    "encode_media_once", "modality_rule",
 }  # fmt: skip
 
 

@@ -56,7 +56,7 @@ def authors(tmp_path) -> tuple[Path, Path]:
 def test_import_writes_our_schema(authors, tmp_path):
     src, root = authors
     out = tmp_path / "ours.jsonl"
-    samples = import_authors(src, out, root)
+    samples = import_authors(src, out, root, modality_rule="infer")
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 3
     first = rows[0]
@@ -144,7 +144,8 @@ def test_cli_import_and_export(authors, tmp_path):
         app, ["prefs", "import", str(src), "--out", str(ours), "--media-root", str(root)]
     )
     assert res.exit_code == 0, res.output
-    assert "imported 3 rows" in res.output and "modality inferred for 3" in res.output
+    assert "imported 3 rows" in res.output and "modality not given for 3" in res.output
+    assert "not given, set by --modality_rule audiovisual: audiovisual 3" in res.output
     res = runner.invoke(
         app, ["prefs", "import", str(src), "--out", str(ours), "--media-root", str(root)]
     )

@@ -50,7 +50,7 @@ def write_jsonl(path: Path, rows) -> Path:
 def test_authors_file_loads_as_is(root, caplog):
     path = write_jsonl(root / "dpo.jsonl", [authors_row(), authors_row(rejected_2=None)])
     with caplog.at_level(logging.INFO, logger="avem_plugins.prefs.schema"):
-        samples = load_preferences(path)
+        samples = load_preferences(path, modality_rule="infer")
     s = samples[0]
     assert s.prompt == "What emotion does the tone of her voice convey?"
     assert s.chosen.startswith("Anger: her voice")
@@ -59,9 +59,14 @@ def test_authors_file_loads_as_is(root, caplog):
     assert s.video == str((root / "clips" / "a.mp4").resolve())
     assert s.audio_l == str((root / "clips" / "b.wav").resolve())
     assert s.id == "dpo.jsonl:0" and samples[1].id == "dpo.jsonl:1"
-    # no modality field: inferred from the prompt ("tone", "voice"), and logged
+    # no modality field: inferred from the prompt ("tone", "voice") under the infer rule, logged
     assert s.modality == "audio" and s.modality_inferred
     assert "modality inferred from the prompt for 2 of 2 rows" in caplog.text
+    # the default rule: audiovisual (PMP swaps both media), logged too
+    with caplog.at_level(logging.INFO, logger="avem_plugins.prefs.schema"):
+        default = load_preferences(path)
+    assert {x.modality for x in default} == {"audiovisual"} and default[0].modality_inferred
+    assert "modality set by --modality_rule audiovisual for 2 of 2 rows" in caplog.text
 
 
 def test_json_list_and_explicit_fields(root):

@@ -64,7 +64,7 @@ def test_good_file_is_ok_and_loads(media, tmp_path):
     path = write_jsonl(
         tmp_path / "p.jsonl", [good_row(0, modality=None), *(good_row(i) for i in range(1, 4))]
     )
-    report = validate_file(path, media)
+    report = validate_file(path, media, modality_rule="infer")
     assert report.ok and report.errors == 0 and report.warnings == 0
     assert [r.status for r in report.rows] == ["ok"] * 4
     # modality inference is reported for the row where it happened, and only there
