@@ -7,8 +7,9 @@ Two different questions use the word "modality", and both live here:
   :data:`MEDIA_MODALITIES`), parsed by :func:`parse_modalities` into a frozenset;
 - **which modality a prompt asks about**: a preference sample's ``modality`` field, one of
   :data:`PROMPT_MODALITIES`. It decides PMP's swap (:func:`swapped_modalities`, SPEC §3.2)
-  and, when a row has no such field, is inferred from the prompt's words
-  (:func:`infer_modality`).
+  and, when a row has no such field, comes from the rule :data:`MODALITY_RULES` names
+  (:func:`missing_modality`: ``audiovisual`` by default, or :func:`infer_modality`'s guess
+  from the prompt's words, or an error).
 
 Also the media-marker rule shared by evaluation and training (:func:`strip_media_markers`).
 """
