@@ -286,8 +286,8 @@ _ODD_VALUE = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(RAW_VALUES),
     st.lists(st.integers(), max_size=3),
-    st.just([[["nested"]]]),
-    st.just({}),
+    st.builds(lambda: [[["nested"]]]),  # fresh objects: mutations must not alias draws
+    st.builds(dict),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     _ODD_TEXT,
 )

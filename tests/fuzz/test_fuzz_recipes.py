@@ -41,7 +41,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "seed": st.integers(0, 2**31),
     "report_to": st.just("none"),
     "save_strategy": st.sampled_from(["no", "steps"]),
-    "lora_target_modules": st.just([".*q_proj"]),
+    "lora_target_modules": st.builds(lambda: [".*q_proj"]),
 }
 #: Recipe errors name the key itself (``recipe.base``, ``max_steps=...``, ``base '...'``).
 FILE_LEVEL = (
