@@ -1,4 +1,4 @@
-"""``avem demo``: the main job on an embedded default (tiny model, synthetic clips)."""
+"""``avem demo``: the study in miniature (start, naive-dpo, avem) on the embedded cue world."""
 
 from __future__ import annotations
 
@@ -14,43 +14,50 @@ def demo(
     ] = Path("avem-demo"),
     family: Annotated[
         str, typer.Option("--family", help="Tiny model family: qwen2_5_omni or qwen3_omni.")
-    ] = ("qwen2_5_omni"),
+    ] = "qwen2_5_omni",
+    world: Annotated[str, typer.Option("--world", help="The cue world (A or B).")] = "A",
     eval_clips: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--eval-clips", min=4, help="Clips in the synthetic benchmark (5 questions each)."
+            "--eval-clips", min=3, help="Benchmark clips (5 questions each); default: the world's."
         ),
-    ] = 16,
+    ] = None,
     train_clips: Annotated[
-        int, typer.Option("--train-clips", min=4, help="Clips for warm-up and preference data.")
-    ] = 32,
-    warmup_steps: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--warmup-steps",
-            min=0,
-            help="Supervised warm-up steps before the first evaluation (0: none).",
+            "--train-clips", min=2, help="Preference clips (5 rows each); default: the world's."
         ),
-    ] = 150,
+    ] = None,
+    pretrain_clips: Annotated[
+        int | None,
+        typer.Option("--pretrain-clips", min=2, help="Warm-up corpus clips; default: the world's."),
+    ] = None,
+    warmup_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--warmup-steps", min=1, help="Supervised warm-up steps (the starting model)."
+        ),
+    ] = None,
     train_steps: Annotated[
-        int, typer.Option("--train-steps", min=1, help="AVEm-DPO optimizer steps.")
-    ] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the model, data and training.")] = 0,
+        int | None,
+        typer.Option("--train-steps", min=1, help="Preference-training steps per recipe."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a non-empty --out folder.")
     ] = False,
 ) -> None:
-    """Evaluate → train (AVEm-DPO) → re-evaluate → report, on a tiny random model and synthetic clips."""
-    from avem_plugins.cli.extras import require
-
-    require("avem demo", "lmms-eval", "trl", "report", transformers=True)
+    """The starting model, naive-dpo and avem on the embedded cue world: lmms-eval before and
+    after `trl dpo --recipe`, one report. `avem study` runs the full ablation table."""
     from avem_plugins.demo import DemoConfig, DemoError, run_demo
 
     config = DemoConfig(
         out=out,
         family=family,
+        world=world,
         eval_clips=eval_clips,
         train_clips=train_clips,
+        pretrain_clips=pretrain_clips,
         warmup_steps=warmup_steps,
         train_steps=train_steps,
         seed=seed,
@@ -58,7 +65,7 @@ def demo(
     )
     try:
         run_demo(config, echo=typer.echo)
-    except DemoError as exc:
+    except (DemoError, KeyError) as exc:
         typer.echo(f"avem demo: {exc}", err=True)
         raise typer.Exit(1) from exc
 

@@ -14,6 +14,7 @@ import typer
 #: Command modules, in ``--help`` order. Each has ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "avem_plugins.cli.demo",
+    "avem_plugins.cli.study",
     "avem_plugins.cli.core",
     "avem_plugins.cli.synth",
     "avem_plugins.cli.tiny",

@@ -1,23 +1,38 @@
-"""A small synthetic audiovisual-emotion world for the demo and tests.
+"""The controlled "cue world" behind ``avem demo`` and ``avem study`` (docs/STUDY.md §1).
 
-Every clip shows one visual cue and plays one audio cue from :data:`avem_plugins.testing.synth.
-EMOTION_CUES`; the cue *means* an emotion. Most clips are congruent (both cues mean the same
-emotion); every ``incongruent_every``-th clip swaps in the audio cue of another emotion, so
-audio and video disagree. From that world we write:
+Every clip shows one visual cue and plays one audio cue (:mod:`avem_plugins.testing.synth`);
+in a world's **cue vocabulary** each emotion owns one visual and one audio cue, so a cue
+*means* an emotion. A clip is **congruent** when both cues mean the same emotion and
+**incongruent** otherwise. Three disjoint clip sets are drawn from the same world:
 
-- an **EmoReAlM-format benchmark**: the released file's schema (``id, video, task, question,
-  choices, answer`` + ``stress_kind``) over a DFEW-style tree ``part_1/<id>.mp4``, with all five
-  tasks; stress questions cite a cue that is present and relevant (Yes), present but irrelevant
-  (spurious: No) or absent (hallucination: No), and some are worded to suggest the wrong answer,
-  so a model answering from the text prior is misled;
-- an **AVEm-DPO preference file** (SPEC §3.3) on separate clips, in the benchmark's question
-  format: a grounded chosen answer, a hallucination negative (an emotion whose cues are
-  absent), a spurious negative (the emotion of the other modality's cue, present but not what
-  was asked), the ``modality`` the prompt asks about and the ``emotion`` label (so the trainer
-  draws mismatched inputs by label);
-- **supervised warm-up rows** (question, short answer) for the demo's optional warm-up.
+- **pretraining clips** and a text-only corpus: the supervised warm-up that makes a random
+  model the study's *starting model*. The paper's two failure modes are planted here, on
+  purpose and in the open, as biases of the corpus (:func:`pretraining_rows`):
 
-Everything is deterministic given the seed.
+  * a **text prior**: text-only rows state the vocabulary ("does <the typical cue of E>
+    contribute to E?" -> Yes, any other pairing -> No), as an LLM's text pretraining would;
+    in the media rows an *absent* typical cue is still credited ("Yes") with probability
+    ``prior_hallucination_yes``, as captions that name the expected cue do;
+  * a **spurious association**: a cue that is present in one modality is credited with the
+    emotion the *other* modality expresses with probability ``prior_spurious_yes``
+    (co-occurrence: both are "in the clip"); a present cue asked about an emotion absent
+    from the clip is always "No", so the association needs the media;
+  * everything else is labelled correctly: the media carry the basic answers;
+
+- **preference clips**: an AVEm-DPO preference file (SPEC §3.3), correctly labelled, in the
+  benchmark's question format (:func:`preference_rows`);
+- **evaluation clips**: an EmoReAlM-format benchmark (the released schema + ``stress_kind``)
+  over a DFEW-style tree ``part_1/<id>.mp4`` (:func:`benchmark_items`), with stress
+  questions balanced over the three kinds: relevant (present and meaning the asked emotion:
+  Yes), spurious (present, but meaning another emotion that the other modality expresses:
+  No) and hallucination (the asked emotion's typical cue, absent from the clip: No).
+
+A :class:`WorldSpec` fixes everything (vocabulary, sizes, shares, biases, seed); the same
+spec writes the same files. :data:`WORLDS` holds the named variants; they were fixed before
+any study ran (docs/STUDY.md).
+
+The prompts follow the ``emorealm`` task's protocol (``question + " " + " ".join(choices)``,
+nothing appended): the warm-up, the preference rows and the benchmark all ask the same way.
 """
 
 from __future__ import annotations
@@ -25,16 +40,133 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from avem_plugins.testing import synth
 
-#: The demo's emotions (a 4-way choice keeps the tiny model's task learnable).
-DEMO_EMOTIONS: tuple[str, ...] = ("happiness", "sadness", "anger", "neutral")
 LETTERS = "ABCD"
 YES_NO = ("(A) Yes", "(B) No")
+YES, NO = "A", "B"
+KINDS: tuple[str, ...] = ("relevant", "spurious", "hallucination")
+#: Pretraining-only kind: a present cue asked about an emotion the clip does not express.
+UNRELATED = "unrelated"
+
+_MODALITY_OF_TASK = {
+    "reasoning_basic_audio": "audio",
+    "reasoning_stress_audio": "audio",
+    "reasoning_basic_video": "visual",
+    "reasoning_stress_video": "visual",
+    "modality_agreement": "audiovisual",
+}
+_WHERE = {"audio": "in the audio", "visual": "in the video"}
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """One world: its cue vocabulary, sizes and biases. Frozen: a spec *is* a design."""
+
+    name: str
+    seed: int
+    #: ``(emotion, visual cue, audio cue)``; the order fixes the answer letters.
+    vocabulary: tuple[tuple[str, str, str], ...]
+    eval_clips: int = 24
+    pref_clips: int = 48
+    pretrain_clips: int = 48
+    eval_incongruent: float = 0.5
+    pref_incongruent: float = 0.5
+    pretrain_incongruent: float = 0.25
+    #: Pretraining corpus: how often an absent typical cue is credited ("Yes").
+    prior_hallucination_yes: float = 0.7
+    #: Pretraining corpus: how often a present cue is credited with the other modality's emotion.
+    prior_spurious_yes: float = 0.7
+    #: Frames written per clip (8 fps); evaluation and training sample from them.
+    clip_frames: int = 16
+    notes: str = field(default="", compare=False)
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        return tuple(e for e, _, _ in self.vocabulary)
+
+    def cue(self, emotion: str, modality: str) -> str:
+        """The cue name of ``emotion`` in ``modality`` (``audio`` or ``visual``)."""
+        for e, visual, audio in self.vocabulary:
+            if e == emotion:
+                return audio if modality == "audio" else visual
+        raise KeyError(f"{emotion!r} is not an emotion of world {self.name!r}")
+
+    def caption(self, emotion: str, modality: str) -> str:
+        cue = self.cue(emotion, modality)
+        return synth.AUDIO_CUES[cue] if modality == "audio" else synth.VISUAL_CUES[cue]
+
+    def scaled(self, *, eval_clips: int, pref_clips: int, pretrain_clips: int) -> WorldSpec:
+        """The same world with other set sizes (``--quick``, tests)."""
+        return replace(
+            self, eval_clips=eval_clips, pref_clips=pref_clips, pretrain_clips=pretrain_clips
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary (written next to the data and into reports)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "vocabulary": {
+                e: {
+                    "visual": v,
+                    "audio": a,
+                    "visual_caption": synth.VISUAL_CUES[v],
+                    "audio_caption": synth.AUDIO_CUES[a],
+                }
+                for e, v, a in self.vocabulary
+            },
+            "clips": {
+                "eval": self.eval_clips,
+                "preference": self.pref_clips,
+                "pretraining": self.pretrain_clips,
+            },
+            "incongruent_share": {
+                "eval": self.eval_incongruent,
+                "preference": self.pref_incongruent,
+                "pretraining": self.pretrain_incongruent,
+            },
+            "prior_hallucination_yes": self.prior_hallucination_yes,
+            "prior_spurious_yes": self.prior_spurious_yes,
+        }
+
+
+#: The named worlds. ``A`` is the default; ``B`` is the second variant (another seed and
+#: another cue vocabulary), fixed before either was first studied (docs/STUDY.md).
+WORLDS: dict[str, WorldSpec] = {
+    "A": WorldSpec(
+        name="A",
+        seed=0,
+        vocabulary=(
+            ("happiness", "yellow_circle", "high_tone"),
+            ("sadness", "blue_square", "low_tone"),
+            ("anger", "red_triangle", "fast_beeps"),
+            ("neutral", "grey_square", "mid_tone"),
+        ),
+    ),
+    "B": WorldSpec(
+        name="B",
+        seed=1,
+        vocabulary=(
+            ("happiness", "orange_triangle", "rising_tone"),
+            ("sadness", "purple_circle", "falling_tone"),
+            ("anger", "green_stripes", "noise"),
+            ("neutral", "blue_triangle", "beeps"),
+        ),
+    ),
+}
+DEFAULT_WORLD = "A"
+
+
+def get_world(name: str) -> WorldSpec:
+    try:
+        return WORLDS[name]
+    except KeyError:
+        raise KeyError(f"unknown world {name!r}; choose one of {sorted(WORLDS)}") from None
 
 
 @dataclass(frozen=True)
@@ -50,196 +182,292 @@ class WorldClip:
     def congruent(self) -> bool:
         return self.visual_emotion == self.audio_emotion
 
-    @property
-    def visual_cue(self) -> str:
-        return synth.EMOTION_CUES[self.visual_emotion][0]
+    def emotion(self, modality: str) -> str:
+        return self.audio_emotion if modality == "audio" else self.visual_emotion
 
-    @property
-    def audio_cue(self) -> str:
-        return synth.EMOTION_CUES[self.audio_emotion][1]
+    def other_emotion(self, modality: str) -> str:
+        return self.visual_emotion if modality == "audio" else self.audio_emotion
 
 
-def _caption(kind: str, emotion: str) -> str:
-    visual, audio = synth.EMOTION_CUES[emotion]
-    return synth.VISUAL_CUES[visual] if kind == "visual" else synth.AUDIO_CUES[audio]
+def _pairs(
+    spec: WorldSpec, n: int, incongruent: float, rng: random.Random
+) -> list[tuple[str, str]]:
+    """``n`` (visual, audio) emotion pairs: emotions cycle, ``round(n * incongruent)`` differ."""
+    emotions = spec.emotions
+    n_inc = round(n * incongruent)
+    flags = [True] * n_inc + [False] * (n - n_inc)
+    rng.shuffle(flags)
+    pairs = []
+    for i, inc in enumerate(flags):
+        visual = emotions[i % len(emotions)]
+        audio = rng.choice([e for e in emotions if e != visual]) if inc else visual
+        pairs.append((visual, audio))
+    return pairs
 
 
-def write_world(
-    root: Path,
-    n: int,
-    *,
-    seed: int = 0,
-    emotions: Sequence[str] = DEMO_EMOTIONS,
-    incongruent_every: int = 4,
-    first_id: int = 1,
-    num_frames: int = 16,
-) -> list[WorldClip]:
-    """Write ``n`` clips as ``root/part_1/<id>.mp4`` (DFEW layout)."""
-    rng = random.Random(seed)
+def write_clips(spec: WorldSpec, root: Path, which: str, *, first_id: int = 1) -> list[WorldClip]:
+    """Write the ``which`` clip set (``eval``, ``preference`` or ``pretraining``) under
+    ``root/part_1/<id>.mp4`` (DFEW layout)."""
+    sizes = {
+        "eval": (spec.eval_clips, spec.eval_incongruent, 0),
+        "preference": (spec.pref_clips, spec.pref_incongruent, 1),
+        "pretraining": (spec.pretrain_clips, spec.pretrain_incongruent, 2),
+    }
+    n, share, offset = sizes[which]
+    rng = random.Random(f"{spec.seed}/{which}/clips")
     part = root / "part_1"
     part.mkdir(parents=True, exist_ok=True)
     clips = []
-    for i in range(n):
-        visual = emotions[i % len(emotions)]
-        audio = visual
-        if incongruent_every and i % incongruent_every == incongruent_every - 1:
-            audio = rng.choice([e for e in emotions if e != visual])
+    for i, (visual, audio) in enumerate(_pairs(spec, n, share, rng)):
         clip_id = first_id + i
         path = part / f"{clip_id}.mp4"
         synth.write_clip(
             path,
-            visual_cue=synth.EMOTION_CUES[visual][0],
-            audio_cue=synth.EMOTION_CUES[audio][1],
-            seed=seed * 100003 + i,
-            num_frames=num_frames,
+            visual_cue=spec.cue(visual, "visual"),
+            audio_cue=spec.cue(audio, "audio"),
+            seed=(spec.seed * 10 + offset) * 100003 + i,
+            num_frames=spec.clip_frames,
         )
         clips.append(WorldClip(clip_id, path, visual, audio))
     return clips
 
 
-def _choices(emotions: Sequence[str]) -> list[str]:
-    return [f"({LETTERS[i]}) {e}" for i, e in enumerate(emotions)]
+# --- questions ---------------------------------------------------------------------------
 
 
-def _stress(
-    clip: WorldClip, modality: str, kind: str, emotions: Sequence[str], misleading: bool
+def choices(spec: WorldSpec) -> list[str]:
+    return [f"({LETTERS[i]}) {e}" for i, e in enumerate(spec.emotions)]
+
+
+def letter(spec: WorldSpec, emotion: str) -> str:
+    return LETTERS[spec.emotions.index(emotion)]
+
+
+def prompt_of(question: str, options: Sequence[str]) -> str:
+    """The ``emorealm`` task's prompt: ``question + " " + " ".join(choices)``."""
+    return question + " " + " ".join(options)
+
+
+def basic_question(modality: str) -> str:
+    if modality == "audio":
+        return "Which emotion does the sound in this clip convey?"
+    return "Which emotion does the visual scene in this clip convey?"
+
+
+AGREEMENT_QUESTION = "Do the audio and the visual cues in this clip express the same emotion?"
+
+
+def stress_question(spec: WorldSpec, modality: str, cue_emotion: str, target: str) -> str:
+    """ "Does <the cue of ``cue_emotion`` in ``modality``> contribute to the ``target``...?"."""
+    cue = spec.caption(cue_emotion, modality)
+    return f"Does {cue} {_WHERE[modality]} contribute to the {target} expressed in the clip?"
+
+
+def stress_case(
+    spec: WorldSpec, clip: WorldClip, modality: str, kind: str, rng: random.Random
 ) -> tuple[str, str]:
-    """A stress question about ``modality`` (``audio``/``visual``) and its gold letter."""
-    own = clip.audio_emotion if modality == "audio" else clip.visual_emotion
-    other = clip.visual_emotion if modality == "audio" else clip.audio_emotion
-    where = "in the audio" if modality == "audio" else "in the video"
-    if kind == "relevant":
-        cue, target, gold = _caption(modality, own), own, "A"
-    elif kind == "spurious":
-        # present but irrelevant: this modality's cue, asked about the other modality's emotion
-        cue, target, gold = _caption(modality, own), other, "B"
-    else:  # hallucination: a cue typical of the target emotion, absent from the clip
-        target = next(e for e in emotions if e != own and e != other)
-        cue, gold = _caption(modality, target), "B"
-    lead = f"The person is obviously full of {target}. " if misleading and gold == "B" else ""
-    return f"{lead}Does {cue} {where} contribute to the {target} expressed in the clip?", gold
+    """``(cue emotion, target emotion)`` of a stress question of ``kind`` about ``modality``."""
+    own, other = clip.emotion(modality), clip.other_emotion(modality)
+    absent = [e for e in spec.emotions if e not in (own, other)]
+    if kind == "relevant":  # present, and it means the asked emotion
+        return own, own
+    if kind == "spurious":  # present, asked about the emotion the *other* modality expresses
+        if clip.congruent:
+            raise ValueError("a congruent clip has no spurious stress question")
+        return own, other
+    if kind == "hallucination":  # the asked emotion's typical cue, absent from the clip
+        target = rng.choice(absent)
+        return target, target
+    if kind == UNRELATED:  # present, asked about an emotion the clip does not express
+        return own, rng.choice(absent)
+    raise ValueError(f"unknown stress kind {kind!r}")
 
 
-def benchmark_items(
-    clips: Sequence[WorldClip], emotions: Sequence[str] = DEMO_EMOTIONS, *, seed: int = 0
-) -> list[dict[str, Any]]:
-    """EmoReAlM-format items (the released schema) for ``clips``."""
-    rng = random.Random(seed)
+def gold_stress(kind: str) -> str:
+    return YES if kind == "relevant" else NO
+
+
+def _stress_kinds(clips: Sequence[WorldClip], rng: random.Random) -> list[str]:
+    """One kind per clip, balanced: spurious on incongruent clips, the rest split evenly."""
+    n = len(clips)
+    kinds: list[str | None] = [None] * n
+    incongruent = [i for i, c in enumerate(clips) if not c.congruent]
+    rng.shuffle(incongruent)
+    n_spurious = min(len(incongruent), round(n / 3))
+    for i in incongruent[:n_spurious]:
+        kinds[i] = "spurious"
+    rest = [i for i in range(n) if kinds[i] is None]
+    rng.shuffle(rest)
+    for j, i in enumerate(rest):
+        kinds[i] = "relevant" if j % 2 == 0 else "hallucination"
+    return [k for k in kinds if k is not None]
+
+
+def benchmark_items(spec: WorldSpec, clips: Sequence[WorldClip]) -> list[dict[str, Any]]:
+    """EmoReAlM-format items (the released schema + ``stress_kind``): five per clip."""
+    rng = random.Random(f"{spec.seed}/benchmark")
     items: list[dict[str, Any]] = []
-    kinds = ("relevant", "spurious", "hallucination")
+    options = choices(spec)
+    kinds = {m: _stress_kinds(clips, rng) for m in ("audio", "visual")}
 
-    def add(clip: WorldClip, task: str, question: str, choices: list[str], answer: str, **extra):
+    def add(clip: WorldClip, task: str, question: str, opts: list[str], answer: str, **extra):
         items.append(
             {
-                "id": f"{task}_{clip.id}_{len(items)}",
+                "id": f"{task}_{clip.id}",
                 "video": f"part_1/{clip.id}.mp4",
                 "task": task,
                 "question": question,
-                "choices": choices,
+                "choices": opts,
                 "answer": answer,
                 **extra,
             }
         )
 
     for j, clip in enumerate(clips):
-        choices = _choices(emotions)
+        for task, modality in (
+            ("reasoning_basic_audio", "audio"),
+            ("reasoning_basic_video", "visual"),
+        ):
+            add(clip, task, basic_question(modality), options, letter(spec, clip.emotion(modality)))
         add(
-            clip,
-            "reasoning_basic_audio",
-            "Which emotion does the sound in this clip convey?",
-            choices,
-            LETTERS[emotions.index(clip.audio_emotion)],
-        )
-        add(
-            clip,
-            "reasoning_basic_video",
-            "Which emotion does the visual scene in this clip convey?",
-            choices,
-            LETTERS[emotions.index(clip.visual_emotion)],
-        )
-        add(
-            clip,
-            "modality_agreement",
-            "Do the audio and the visual cues in this clip express the same emotion?",
-            list(YES_NO),
-            "A" if clip.congruent else "B",
-        )
+            clip, "modality_agreement", AGREEMENT_QUESTION, list(YES_NO),
+            YES if clip.congruent else NO,
+        )  # fmt: skip
         for task, modality in (
             ("reasoning_stress_audio", "audio"),
             ("reasoning_stress_video", "visual"),
         ):
-            kind = kinds[j % 3] if clip.congruent or j % 3 != 1 else "spurious"
-            if kind == "spurious" and clip.congruent:
-                kind = "hallucination"  # a congruent clip has no present-but-irrelevant cue
-            question, gold = _stress(clip, modality, kind, emotions, misleading=rng.random() < 0.5)
-            add(clip, task, question, list(YES_NO), gold, stress_kind=kind)
+            kind = kinds[modality][j]
+            cue_emotion, target = stress_case(spec, clip, modality, kind, rng)
+            add(
+                clip, task, stress_question(spec, modality, cue_emotion, target), list(YES_NO),
+                gold_stress(kind), stress_kind=kind,
+            )  # fmt: skip
     return items
 
 
-#: The instruction the EmoReAlM tasks append to every question (``post_prompt``).
-ANSWER_INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
+# --- the starting model's corpus ---------------------------------------------------------
 
-_MODALITY_OF_TASK = {
-    "reasoning_basic_audio": "audio",
-    "reasoning_stress_audio": "audio",
-    "reasoning_basic_video": "visual",
-    "reasoning_stress_video": "visual",
-    "modality_agreement": "audiovisual",
-}
+
+def pretraining_rows(spec: WorldSpec, clips: Sequence[WorldClip]) -> list[dict[str, Any]]:
+    """Supervised warm-up rows ``{video, prompt, response, kind}``; ``video`` is ``None``
+    for the text-only rows. The corpus biases are in the module docstring."""
+    rng = random.Random(f"{spec.seed}/pretraining")
+    options = choices(spec)
+    rows: list[dict[str, Any]] = []
+    for clip in clips:
+        video = f"part_1/{clip.id}.mp4"
+        for modality in ("audio", "visual"):
+            rows.append(
+                {"video": video, "prompt": prompt_of(basic_question(modality), options),
+                 "response": letter(spec, clip.emotion(modality)), "kind": f"basic_{modality}"}
+            )  # fmt: skip
+        rows.append(
+            {"video": video, "prompt": prompt_of(AGREEMENT_QUESTION, YES_NO),
+             "response": YES if clip.congruent else NO, "kind": "agreement"}
+        )  # fmt: skip
+        for modality in ("audio", "visual"):
+            kinds = ["relevant", "hallucination", UNRELATED]
+            if not clip.congruent:
+                kinds.append("spurious")
+            for kind in kinds:
+                cue_emotion, target = stress_case(spec, clip, modality, kind, rng)
+                answer = gold_stress(kind)
+                if kind == "hallucination" and rng.random() < spec.prior_hallucination_yes:
+                    answer = YES
+                if kind == "spurious" and rng.random() < spec.prior_spurious_yes:
+                    answer = YES
+                question = stress_question(spec, modality, cue_emotion, target)
+                rows.append(
+                    {"video": video, "prompt": prompt_of(question, YES_NO), "response": answer,
+                     "kind": f"stress_{kind}"}
+                )  # fmt: skip
+    # the text prior: the vocabulary itself, with no clip (an LLM's text knowledge); each
+    # typical pairing ("Yes") is repeated so that Yes and No are equally frequent
+    others = len(spec.emotions) - 1
+    for modality in ("audio", "visual"):
+        for cue_emotion in spec.emotions:
+            for target in spec.emotions:
+                question = stress_question(spec, modality, cue_emotion, target)
+                typical = cue_emotion == target
+                row = {"video": None, "prompt": prompt_of(question, YES_NO),
+                       "response": YES if typical else NO, "kind": "text_prior"}  # fmt: skip
+                rows.extend([row] * (others if typical else 1))
+    return rows
+
+
+# --- preference data ---------------------------------------------------------------------
 
 
 def preference_rows(
-    clips: Sequence[WorldClip], media_root: Path, emotions: Sequence[str] = DEMO_EMOTIONS
+    spec: WorldSpec, clips: Sequence[WorldClip], media_root: Path
 ) -> list[dict[str, Any]]:
-    """AVEm-DPO rows (SPEC §3.3) in the benchmark's own question format, on ``clips``.
+    """AVEm-DPO rows (SPEC §3.3) in the benchmark's format on ``clips``, correctly labelled.
 
-    Each benchmark-style question on a training clip becomes one row: ``chosen`` is the
-    grounded answer; for the emotion questions ``rejected`` names an emotion whose cues are
-    absent from the clip (hallucination) and ``rejected_2`` the emotion of the *other*
-    modality's cue when it differs (spurious: present but not what was asked about); for the
-    yes/no questions the single negative is the other answer. ``modality`` is what the
-    question asks about and ``emotion`` the label of that modality's cue (so the trainer
-    draws mismatched inputs by label).
+    One row per benchmark-style question (five per clip). ``chosen`` is the grounded answer.
+    Emotion questions: ``rejected`` (y_er) names an emotion neither modality expresses
+    (hallucination) and ``rejected_2`` (y_vr) the emotion of the *other* modality's cue when
+    it differs (spurious: present, but not what was asked). Yes/no questions have the other
+    answer as their one negative. ``modality`` is what the question asks about; ``emotion`` the
+    label of that modality's cue (the trainer draws PMP's mismatched input by label).
     """
     by_id = {clip.id: clip for clip in clips}
+    rng = random.Random(f"{spec.seed}/preference")
     rows = []
-    for item in benchmark_items(clips, emotions, seed=2):
+    for item in benchmark_items(replace(spec, seed=spec.seed + 1000), clips):
         clip = by_id[int(Path(item["video"]).stem)]
         modality = _MODALITY_OF_TASK[item["task"]]
-        asked = clip.audio_emotion if modality == "audio" else clip.visual_emotion
-        other = clip.visual_emotion if modality == "audio" else clip.audio_emotion
+        asked = clip.visual_emotion if modality == "audiovisual" else clip.emotion(modality)
         row: dict[str, Any] = {
             "id": f"pref_{item['id']}",
-            "prompt": "<video>\n<audio>\n"
-            + item["question"]
-            + " "
-            + " ".join(item["choices"])
-            + ANSWER_INSTRUCTION,
+            "prompt": "<video>\n<audio>\n" + prompt_of(item["question"], item["choices"]),
             "chosen": item["answer"],
             "video": str(clip.path.relative_to(media_root)),
             "modality": modality,
             "emotion": asked,
         }
         if item["task"].startswith("reasoning_basic"):
-            absent = next(e for e in emotions if e not in (asked, other))
-            row["rejected"] = LETTERS[emotions.index(absent)]
+            other = clip.other_emotion(modality)
+            absent = [e for e in spec.emotions if e not in (asked, other)]
+            row["rejected"] = letter(spec, rng.choice(absent))
             if other != asked:
-                row["rejected_2"] = LETTERS[emotions.index(other)]
+                row["rejected_2"] = letter(spec, other)
         else:
-            row["rejected"] = "B" if item["answer"] == "A" else "A"
+            row["rejected"] = NO if item["answer"] == YES else YES
         rows.append(row)
     return rows
 
 
-def warmup_rows(
-    clips: Sequence[WorldClip], emotions: Sequence[str] = DEMO_EMOTIONS
-) -> list[dict[str, Any]]:
-    """Supervised (question, answer) rows in the benchmark's prompt format, for a warm-up."""
-    rows = []
-    for item in benchmark_items(clips, emotions, seed=1):
-        prompt = item["question"] + " " + " ".join(item["choices"])
-        rows.append({"video": item["video"], "prompt": prompt, "response": item["answer"]})
-    return rows
+# --- files ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WorldFiles:
+    """Where :func:`write_world` put a world's data."""
+
+    root: Path
+    spec: WorldSpec
+    bench_root: Path
+    questions: Path
+    pref_root: Path
+    prefs: Path
+    pretrain_root: Path
+    pretrain_rows: list[dict[str, Any]]
+
+
+def write_world(spec: WorldSpec, root: Path) -> WorldFiles:
+    """Write all of ``spec``'s data under ``root`` (clips, questions, preferences, corpus)."""
+    bench_root, pref_root, pretrain_root = root / "bench", root / "prefs", root / "pretrain"
+    eval_clips = write_clips(spec, bench_root, "eval")
+    questions = root / "emorealm_world.json"
+    questions.write_text(json.dumps(benchmark_items(spec, eval_clips), indent=1), encoding="utf-8")
+    pref_clips = write_clips(spec, pref_root, "preference", first_id=10_000)
+    prefs = write_jsonl(root / "prefs.jsonl", preference_rows(spec, pref_clips, pref_root))
+    pretrain_clips = write_clips(spec, pretrain_root, "pretraining", first_id=20_000)
+    rows = pretraining_rows(spec, pretrain_clips)
+    write_jsonl(root / "pretraining.jsonl", rows)
+    (root / "world.json").write_text(json.dumps(spec.describe(), indent=1), encoding="utf-8")
+    return WorldFiles(root, spec, bench_root, questions, pref_root, prefs, pretrain_root, rows)
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:

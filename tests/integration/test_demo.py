@@ -1,4 +1,4 @@
-"""`avem demo` end to end (shrunk): real lmms-eval CLI, real `trl dpo --recipe avem-tiny`, report."""
+"""`avem demo` end to end (shrunk): start, naive-dpo and avem through the real CLIs, one report."""
 
 from __future__ import annotations
 
@@ -29,25 +29,31 @@ def test_demo_runs_end_to_end(tmp_path):
     avem = Path(sys.executable).with_name("avem")
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     res = subprocess.run(
-        [str(avem), "demo", "--out", str(out), "--eval-clips", "4", "--train-clips", "4",
-         "--warmup-steps", "3", "--train-steps", "2"],
-        capture_output=True, text=True, env=env, timeout=900,
+        [str(avem), "demo", "--out", str(out), "--eval-clips", "3", "--train-clips", "4",
+         "--pretrain-clips", "4", "--warmup-steps", "3", "--train-steps", "2"],
+        capture_output=True, text=True, env=env, timeout=1200,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "TINY RANDOM-WEIGHT model" in res.stdout
-    for step in range(1, 8):
-        assert f"[demo {step}/7]" in res.stdout
-    for run in ("before_av", "before_text", "after_av", "after_text"):
-        (results,) = (out / "eval" / run).rglob("*_results.json")
-        data = json.loads(results.read_text())
-        assert "emorealm" in data["results"]
-        assert f"modalities={run.split('_')[1]}" in data["config"]["model_args"]
-    assert (out / "models" / "avem-dpo" / "adapter_model.safetensors").exists()
-    page = (out / "report" / "report.html").read_text()
-    assert 'src="tasks.png"' in page and 'src="text_probe.png"' in page
-    assert "emorealm_reasoning_stress_audio" in res.stdout
-    # the summary says how much training changed, measured from the logged answers
-    assert re.search(r"answers changed by training \(av\): \d+ of 20\b", res.stdout), res.stdout[
-        -2000:
-    ]
-    assert "rewards/accuracies" in res.stdout
+    for recipe in ("naive-dpo", "avem"):
+        run = out / "runs" / recipe / "seed_0"
+        assert (run / "model" / "adapter_model.safetensors").exists()
+        assert json.loads((run / "train.json").read_text())["argv"][1:4] == [
+            "dpo",
+            "--recipe",
+            recipe,
+        ]
+    for run in ("base", "naive-dpo/seed_0", "avem/seed_0"):
+        for modalities in ("av", "text"):
+            (results,) = (out / "runs" / run / "eval" / modalities).rglob("*_results.json")
+            data = json.loads(results.read_text())
+            assert "emorealm" in data["results"]
+            assert f"modalities={modalities}" in data["config"]["model_args"]
+    page = (out / "report" / "study.html").read_text()
+    assert 'id="study-table"' in page and 'src="study_failure.png"' in page
+    # the summary leads with the three rows and says what training changed, from the logs
+    lead = res.stdout[res.stdout.index("Failure modes on the cue world") :]
+    rows = [line.split()[0] for line in lead.splitlines()[2:5]]
+    assert rows == ["base", "naive-dpo", "avem"]
+    assert len(re.findall(r"\b\d+ of 15\b", lead)) == 2, lead
+    assert "rewards/accuracies" in lead
