@@ -11,8 +11,9 @@
   missing fields, an answer letter not among the choices, duplicate ids and clip paths
   leaving ``DFEW_ROOT`` are one ``TaskDataError`` naming file, item and field.
 
-lmms-eval exits 0 even when a task fails to load (it logs the error), so the tests read
-the output and the results file, never only the exit status.
+lmms-eval's CLI exits 0 when another plugin's task fails to load (it logs the error); when
+one of ours does, our entry point makes it one line and exit status 1
+(:mod:`avem_plugins.lmms.failures`). The tests read the output and the results file too.
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ def test_missing_clips_without_permission_is_one_error(
 def test_cli_prints_our_error_for_a_bad_questions_file(
     emorealm_data, tiny_qwen2_5_omni_dir, tmp_path
 ):
-    """What a user sees from `lmms-eval`: our error, then lmms-eval's retry wrapper naming it."""
+    """What a user sees from `lmms-eval`: our error in one line, at once, and exit status 1."""
     bad = _bad_questions(emorealm_data["good"], "answer_not_a_choice", tmp_path / "q.json")
     args = [
         "--model", "avem_av", "--model_args", f"pretrained={tiny_qwen2_5_omni_dir},device=cpu",
@@ -307,11 +308,11 @@ def test_cli_prints_our_error_for_a_bad_questions_file(
     env = lmms_env(tmp_path, EMOREALM_JSON=str(bad), DFEW_ROOT=str(emorealm_data["dfew"]))
     proc = run_lmms(tmp_path / "record.jsonl", args, env)
     log = proc.stdout + proc.stderr
-    assert (
-        f"avem_plugins.scoring.taskdata.TaskDataError: {bad}: item 0 (id reasoning_basic_audio_000), "
-        "field 'answer': 'E' is not among the choices' letters ['A', 'B', 'C', 'D']" in log
+    assert proc.returncode == 1, log[-5000:]
+    assert proc.stderr.splitlines()[-1] == (
+        f"avem: TaskDataError: {bad}: item 0 (id reasoning_basic_audio_000), "
+        "field 'answer': 'E' is not among the choices' letters ['A', 'B', 'C', 'D']"
     ), log[-5000:]
-    last_error = [line for line in proc.stdout.splitlines() if "ERROR" in line][-1]
-    assert "Error during evaluation" in last_error and "raised TaskDataError" in last_error
+    assert "Traceback" not in log and "RetryError" not in log
     assert not list((tmp_path / "out").rglob("*_results.json"))  # no results were written
     assert read_record(tmp_path / "record.jsonl") == []  # nothing was generated

@@ -3,7 +3,7 @@
 The wrap is tested on a stand-in task class decorated with tenacity's ``@retry`` exactly as
 lmms-eval 0.7.3 decorates ``ConfigurableTask.download``; the lmms-eval CLI frame is a
 function named ``cli_evaluate_single`` in a module namespace named ``lmms_eval.__main__``.
-The real CLI is run once (slow): tests/integration/test_tasks_lmms_eval_exit.py.
+The real CLI (slow): tests/reliability/test_bad_inputs_lmms.py::test_cli_prints_our_error_for_a_bad_questions_file.
 """
 
 from __future__ import annotations
