@@ -43,6 +43,8 @@ peak memory within 10% of the LoRA policy alone (no second model copy).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 import time
@@ -523,7 +525,8 @@ def run(args: Any, work: Path, names: list[str]) -> dict[str, Runner]:
     warm_media_cache(setup.prefs, setup.num_frames)
     runners: dict[str, Runner] = {}
     for name in names:
-        trainer, adapter = build_trl(setup) if name == "trl" else build_avem(setup, name)
+        with contextlib.redirect_stdout(io.StringIO()):  # the trainers' set-up lines
+            trainer, adapter = build_trl(setup) if name == "trl" else build_avem(setup, name)
         runners[name] = Runner(name, trainer, adapter, setup.device)
     _common.interleaved({n: r.step for n, r in runners.items()}, rounds=args.warmup, warmup=0)
     for r in runners.values():
