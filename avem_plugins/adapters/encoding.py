@@ -140,7 +140,7 @@ def content_key(*tensors: torch.Tensor) -> str:
             t = t.cpu()
         t = t.contiguous()
         digest.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(t.view(-1).view(_byte_dtype()).numpy())  # the buffer itself, no copy
+        digest.update(memoryview(t.view(-1).view(_byte_dtype()).numpy()))  # no copy
     return digest.hexdigest()
 
 
