@@ -140,7 +140,7 @@ def content_key(*tensors: torch.Tensor) -> str:
             t = t.cpu()
         t = t.contiguous()
         digest.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(memoryview(t.view(-1).view(_byte_dtype()).numpy()))  # no copy
+        digest.update(t.view(-1).view(_byte_dtype()).numpy().data)  # the buffer, no copy
     return digest.hexdigest()
 
 
