@@ -12,8 +12,11 @@ prompt format ``avem_av`` and the trainer use. It is a full fine-tune in fp32 on
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -201,6 +204,38 @@ class PreparedWorld:
     seconds: dict[str, float]
 
 
+#: Bump when the world's data or the warm-up change, so cached starting models are not reused.
+WORLD_VERSION = 2
+#: Environment variable naming the cache of prepared worlds ("off" disables it).
+CACHE_ENV = "AVEM_WORLD_CACHE"
+
+
+def default_cache() -> Path | None:
+    """``$AVEM_WORLD_CACHE`` (``off``: no cache), else ``~/.cache/avem-plugins/worlds``."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value.lower() in ("off", "0", "no", "none"):
+        return None
+    return Path(value) if value else Path.home() / ".cache" / "avem-plugins" / "worlds"
+
+
+def world_key(
+    spec: demo_data.WorldSpec, warmup_config: WarmupConfig, family: str
+) -> dict[str, Any]:
+    """What identifies a prepared world (its data and its starting model)."""
+    return {"world": spec.describe(), "warmup": vars(warmup_config), "family": family,
+            "version": WORLD_VERSION}  # fmt: skip
+
+
+def _loaded(out: Path, spec: demo_data.WorldSpec, seconds: dict[str, float]) -> PreparedWorld:
+    data_root = out / "data"
+    files = demo_data.WorldFiles(
+        root=data_root, spec=spec, bench_root=data_root / "bench",
+        questions=data_root / "emorealm_world.json", pref_root=data_root / "prefs",
+        prefs=data_root / "prefs.jsonl", pretrain_root=data_root / "pretrain", pretrain_rows=[],
+    )  # fmt: skip
+    return PreparedWorld(files, out / "models" / "start", seconds)
+
+
 def prepare_world(
     spec: demo_data.WorldSpec,
     out: Path,
@@ -208,27 +243,36 @@ def prepare_world(
     family: str = "qwen2_5_omni",
     warmup_config: WarmupConfig = WarmupConfig(),
     echo: Callable[[str], None] = print,
+    cache: Path | bool | None = True,
 ) -> PreparedWorld:
     """Write ``spec``'s data under ``out/data`` and its starting model to ``out/models/start``.
 
-    Idempotent: a finished preparation (``out/world_ready.json``) is reused as is.
+    Idempotent: a finished preparation (``out/world_ready.json``) is reused as is. With a
+    cache (``cache=True``: :func:`default_cache`), a world prepared before with the same
+    :func:`world_key` is copied from it instead of being built and warmed up again.
     """
     from avem_plugins.testing.tiny import build_tiny_model
 
+    key = world_key(spec, warmup_config, family)
     ready = out / "world_ready.json"
-    data_root = out / "data"
-    start_dir = out / "models" / "start"
     if ready.exists():
         info = json.loads(ready.read_text(encoding="utf-8"))
-        if info.get("world") == spec.describe() and info.get("warmup") == vars(warmup_config):
-            files = demo_data.WorldFiles(
-                root=data_root, spec=spec, bench_root=data_root / "bench",
-                questions=data_root / "emorealm_world.json", pref_root=data_root / "prefs",
-                prefs=data_root / "prefs.jsonl", pretrain_root=data_root / "pretrain",
-                pretrain_rows=[],
-            )  # fmt: skip
-            return PreparedWorld(files, start_dir, info.get("seconds", {}))
+        legacy = {"world": info.get("world"), "warmup": info.get("warmup")}  # before the key
+        if info.get("key") == key or legacy == {"world": key["world"], "warmup": key["warmup"]}:
+            return _loaded(out, spec, info.get("seconds", {}))
+    cache_dir = default_cache() if cache is True else (cache or None)
+    entry = None
+    if cache_dir is not None:
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        entry = Path(cache_dir) / f"{spec.name}-{digest}"
+        if (entry / "world_ready.json").exists():
+            echo(f"    world {spec.name}: reusing the prepared world and starting model in {entry}")
+            shutil.copytree(entry, out, dirs_exist_ok=True)
+            info = json.loads(ready.read_text(encoding="utf-8"))
+            return _loaded(out, spec, info.get("seconds", {}))
     seconds: dict[str, float] = {}
+    data_root = out / "data"
+    start_dir = out / "models" / "start"
     t = time.perf_counter()
     echo(
         f"    world {spec.name}: {spec.eval_clips} eval, {spec.pref_clips} preference, "
@@ -247,11 +291,12 @@ def prepare_world(
     warmup(random_dir, files.pretrain_rows, files.pretrain_root, start_dir,
            config=warmup_config, echo=echo)  # fmt: skip
     seconds["warm-up"] = time.perf_counter() - t
-    ready.write_text(
-        json.dumps(
-            {"world": spec.describe(), "warmup": vars(warmup_config), "seconds": seconds},
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
+    ready.write_text(json.dumps({"key": key, "seconds": seconds}, indent=1), encoding="utf-8")
+    if entry is not None:
+        try:  # copy, then rename: a half-written entry is never taken for a finished one
+            partial = entry.with_name(entry.name + f".partial-{os.getpid()}")
+            shutil.copytree(out, partial, dirs_exist_ok=True)
+            partial.rename(entry)
+        except OSError as exc:
+            echo(f"    (could not cache the world in {entry}: {exc})")
     return PreparedWorld(files, start_dir, seconds)

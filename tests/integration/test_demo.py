@@ -27,7 +27,7 @@ def test_demo_refuses_to_overwrite(tmp_path):
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
     avem = Path(sys.executable).with_name("avem")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", AVEM_WORLD_CACHE="off")
     res = subprocess.run(
         [str(avem), "demo", "--out", str(out), "--eval-clips", "3", "--train-clips", "4",
          "--pretrain-clips", "4", "--warmup-steps", "3", "--train-steps", "2"],
