@@ -1053,12 +1053,13 @@ def decode_clip(
         seconds = silence_seconds
         if seconds is None:
             seconds = _seconds_of(*_file_identity(video if video is not None else source_path))
-        if seconds is None:
+        if seconds is None or not math.isfinite(seconds) or seconds <= 0:
             raise NoAudioStreamError(
                 source_path,
                 "has no audio stream and its duration is unknown; pass silence_seconds=",
             )
-        audio_array = np.zeros(round(seconds * sample_rate), dtype=np.float32)
+        # at least one sample: a damaged time scale can declare a clip of nanoseconds
+        audio_array = np.zeros(max(1, round(seconds * sample_rate)), dtype=np.float32)
         audio_source = "silence"
 
     return DecodedClip(

@@ -280,6 +280,8 @@ FOUND: list[tuple[str, list[Op], str, str]] = [
     ("synth.mp4", [("flip", 10791, 128)], "clip", "auto"),  # tags not UTF-8: UnicodeDecodeError
     ("synth.wav", [("declared", "wav_rate", 1)], "audio", "pyav"),  # 1 Hz: gigabytes, MemoryError
     ("synth.wav", [("declared", "wav_rate", 1), ("flip", 512, 7)], "audio", "decord"),  # abort
+    # a time scale of 2^31-1: the clip lasts nanoseconds, its substituted silence was empty
+    ("synth_noaudio.mp4", [("declared", "mdhd_timescale", 2_147_483_647)], "clip", "auto"),
 ]
 
 
