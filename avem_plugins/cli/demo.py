@@ -49,6 +49,9 @@ def demo(
 ) -> None:
     """The starting model, naive-dpo and avem on the embedded cue world: lmms-eval before and
     after `trl dpo --recipe`, one report. `avem study` runs the full ablation table."""
+    from avem_plugins.cli.extras import require
+
+    require("avem demo", "lmms-eval", "trl", "report", transformers=True)
     from avem_plugins.demo import DemoConfig, DemoError, run_demo
 
     config = DemoConfig(

@@ -100,6 +100,12 @@ def study(
 ) -> None:
     """Train several recipes from one starting model, evaluate each with lmms-eval, and write
     the comparison table (mean ± 95% interval over seeds) with plots. Resumable."""
+    from avem_plugins.cli.extras import require
+
+    if report_only:
+        require("avem study --report-only", "report")
+    else:
+        require("avem study", "lmms-eval", "trl", "report", transformers=True)
     from avem_plugins.study import Study, StudyConfig, StudyError
 
     config = StudyConfig(

@@ -89,12 +89,38 @@ COMMANDS = [
     (["report", "{tmp}/results"], ("matplotlib",), "avem report", "report"),
     (["dpo", "--recipe", "avem-tiny"], ("peft",), "avem dpo", "trl"),
     (["recipes", "validate"], ("trl",), "avem recipes validate", "trl"),
+    (["study", "--out", "{tmp}/demo"], ("trl",), "avem study", "trl"),
+    (
+        ["study", "--out", "{tmp}/demo", "--report-only"],
+        ("matplotlib",),
+        "avem study --report-only",
+        "report",
+    ),
 ]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """The work each command does: fails the test at once if reached (no minutes-long runs)."""
+    import avem_plugins.demo
+    import avem_plugins.launch.launcher
+    import avem_plugins.launch.recipe
+    import avem_plugins.report
+    import avem_plugins.study
+
+    def reached(*args, **kwargs):
+        raise AssertionError("the command started its work before checking the extras")
+
+    monkeypatch.setattr(avem_plugins.demo, "run_demo", reached)
+    monkeypatch.setattr(avem_plugins.study, "Study", reached)
+    monkeypatch.setattr(avem_plugins.report, "report", reached)
+    monkeypatch.setattr(avem_plugins.launch.launcher, "launch", reached)
+    monkeypatch.setattr(avem_plugins.launch.recipe, "validate", reached)
 
 
 @pytest.mark.parametrize(("args", "hidden", "command", "extra"), COMMANDS)
 def test_a_command_missing_an_extra_says_which_and_does_nothing(
-    tmp_path, without, args, hidden, command, extra
+    tmp_path, without, no_work, args, hidden, command, extra
 ):
     without(*hidden)
     result = runner.invoke(app, [a.format(tmp=tmp_path) for a in args])
