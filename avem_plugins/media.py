@@ -639,7 +639,7 @@ def _check_streams(
     if audio and not probe.has_audio:
         if not missing_audio_ok:
             raise _no_audio_error(path)
-        return False
+        audio = False  # (the video's checks below still apply)
     for kind, wanted, decodable in (
         ("video", frames, probe.video_decodable),
         ("audio", audio, probe.audio_decodable),

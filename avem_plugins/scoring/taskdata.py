@@ -291,7 +291,8 @@ def keep_present(
             present.append(row)
     n_missing = len(rows) - len(present)
     if n_missing:
-        shown = ", ".join(missing_paths[:SHOW_MISSING])
+        # a path that is not printable (a newline in a clip name) is shown quoted: one line
+        shown = ", ".join(p if p.isprintable() else repr(p) for p in missing_paths[:SHOW_MISSING])
         more = (
             f" (and {len(missing_paths) - SHOW_MISSING} more)"
             if len(missing_paths) > SHOW_MISSING

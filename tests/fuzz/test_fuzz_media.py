@@ -282,6 +282,8 @@ FOUND: list[tuple[str, list[Op], str, str]] = [
     ("synth.wav", [("declared", "wav_rate", 1), ("flip", 512, 7)], "audio", "decord"),  # abort
     # a time scale of 2^31-1: the clip lasts nanoseconds, its substituted silence was empty
     ("synth_noaudio.mp4", [("declared", "mdhd_timescale", 2_147_483_647)], "clip", "auto"),
+    # truncated in the header: a video stream without decoder, and no audio (silence asked)
+    ("synth_noaudio.mp4", [("truncate", 2818)], "clip", "auto"),  # was a segfault in PyAV
 ]
 
 

@@ -423,3 +423,36 @@ def test_a_questions_file_clip_name_too_long_for_the_file_system_is_missing_medi
     root = tmp_path / "DFEW"
     root.mkdir()
     assert emorealm._video_path(root, "x" * 300 + ".mp4") == root / ("x" * 300 + ".mp4")
+
+
+def test_a_missing_clip_named_with_a_newline_keeps_the_message_on_one_line(tmp_path, monkeypatch):
+    """``keep_present`` listed the missing path as is: a clip name holding a newline split the
+    error in two (a quoted CSV cell ``"a\nb"`` in the MER2023 labels)."""
+    monkeypatch.setenv("AVEM_ALLOW_MISSING_MEDIA", "0")
+    rows = [{"video_path": str(tmp_path / "a\nb.mp4")}]
+    with pytest.raises(taskdata.MissingMediaError) as info:
+        taskdata.keep_present(rows, task="mer2023", env_vars=("MER2023_ROOT",))
+    assert "\n" not in str(info.value) and "a\\nb.mp4'" in str(info.value)
+
+
+def test_a_clip_without_audio_truncated_in_its_header_is_a_typed_error(tmp_path):
+    """With ``missing_audio="silence"`` the no-decoder check was skipped for the video: PyAV
+    crashed the process (SIGSEGV)."""
+    import subprocess
+    import sys
+
+    from avem_plugins.testing.synth import write_clip
+
+    clip = write_clip(tmp_path / "c.mp4", visual_cue="blue_circle", audio_cue="low_tone",
+                      num_frames=6, fps=8, size=(32, 32), audio=False)  # fmt: skip
+    clip.write_bytes(clip.read_bytes()[:2818])
+    code = (
+        "import sys\nfrom avem_plugins import media\n"
+        "try:\n    media.decode_clip(sys.argv[1], missing_audio='silence', cache=None)\n"
+        "except media.MediaError as e:\n    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "c.mp4: " in proc.stdout
