@@ -30,7 +30,7 @@ def compare_scorers(
     github.com/ihp-lab/AVERE, else our reconstruction (the header says which). Nothing is
     generated: the difference shown comes from scoring alone.
     """
-    from avem_plugins.scoring.compare import CompareError, compare_run, format_table
+    from avem_plugins.compare import CompareError, compare_run, format_table
     from avem_plugins.scoring.taskdata import TaskDataError
 
     try:

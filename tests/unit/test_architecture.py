@@ -49,7 +49,13 @@ ALLOWED: dict[str, set[str]] = {
     "report": BASE | {"scoring"},
     "doctor": BASE | {"adapters", "media", "registry", "launch", "lmms", "scoring"},
     "demo": BASE
-    | {"adapters", "media", "registry", "testing", "report", "scoring", "prefs", "dpo"},
+    | {"adapters", "media", "registry", "testing", "report", "scoring", "prefs", "dpo"}
+    | {"study", "study_table"},
+    "compare": BASE | {"scoring", "tasks"},
+    "study_stats": BASE,
+    "study_table": BASE | {"report", "study_stats"},
+    "study_world": BASE | {"adapters", "media", "registry", "testing", "scoring", "prefs"},
+    "study": BASE | {"study_table", "study_world", "study_stats", "testing", "report", "scoring"},
     "cli": set(),  # filled below: the CLI may import any part (it only parses and calls)
 }
 
