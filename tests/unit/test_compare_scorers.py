@@ -11,8 +11,8 @@ from avem_plugins.tasks.emorealm import utils as emorealm
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.scoring import authors
 from avem_plugins.compare import CompareError, compare_run, format_table
+from avem_plugins.scoring import authors
 
 STANDIN = Path(__file__).resolve().parents[1] / "data" / "avere_standin"
 FOUR = ["(A) Joy", "(B) Sad", "(C) Anger", "(D) Fear"]
