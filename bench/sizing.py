@@ -9,11 +9,11 @@ For the recipes avem-qwen2.5-omni-3b, avem-qwen2.5-omni-7b and avem-qwen3-omni-3
    (4 + 4 + 8 B/param: PEFT keeps adapters in float32);
 3. activation memory per sample of one AVEm-DPO step (4 media rows + 3 text rows, encode-once,
    reference and text prior without gradient), **measured** on the CPU on a model of the real
-   width at reduced depth (language model 1 and 2 layers, towers 1 layer, vocabulary 4096 and
-   8192) with realistic clips (8 frames of 640x360 at the processor's default size, 3 s and
-   10 s of audio), with and without gradient checkpointing, then scaled: the 2-layer minus the
-   1-layer peak is one layer's share (times the real depth), the 8192 minus the 4096 peak the
-   vocabulary's (times the real vocabulary), the rest stays;
+   width at reduced depth (language model 1 and 2 layers, towers 1 layer, vocabulary 4096)
+   with realistic clips (8 frames of 640x360 at the processor's default size, 3 s and 10 s
+   of audio), with and without gradient checkpointing, then scaled: the 2-layer minus the
+   1-layer peak is one layer's share (times the real depth), the rest stays, and the LM
+   head's logits at the real vocabulary are added analytically (:func:`lm_head_bytes`);
 4. per GPU at 8 processes and the recipe's per-device batch: DDP replicates weights, LoRA,
    gradients and optimizer state; ZeRO-2 shards gradients and optimizer state; ZeRO-3 and
    FSDP2 shard the weights too (plus one gathered layer at a time).
@@ -205,6 +205,10 @@ def activation_peak(name: str, processor_dir: Path, prefs: Path, *, layers: int,
         ),
         adapter=get_adapter(family(name)),
     )  # fmt: skip
+    if checkpointing:  # Trainer.train() would turn it on; the Runner steps without train()
+        trainer.model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     runner = T.Runner(name, trainer, trainer.adapter, DEVICE)
     runner.step()  # warm: the optimizer state exists from here on
     runner.memory_step()
@@ -213,7 +217,18 @@ def activation_peak(name: str, processor_dir: Path, prefs: Path, *, layers: int,
     return runner.transient[-1]
 
 
-_VOCAB_SLOPE: dict[tuple[str, float, bool], tuple[float, int]] = {}
+#: The LM head's share at the real vocabulary, not measured (at vocabulary 4096 and 8192 the
+#: step's peak lies elsewhere, so the two runs measured the same peak): the 4 media rows
+#: scored with gradient (chosen, rejected, rejected_2, chosen on the swapped input) times
+#: RESPONSE_TOKENS response tokens, each with a ``(vocab,)`` row in bf16 (2 B), its float32
+#: copy kept for backward (4 B) and the float32 gradient of the log-softmax (4 B).
+RESPONSE_TOKENS = 150
+LM_HEAD_BYTES = 2 + 4 + 4
+
+
+def lm_head_bytes(vocab: int) -> int:
+    """Bytes of the LM head's logits per sample at the real vocabulary (see above)."""
+    return 4 * RESPONSE_TOKENS * vocab * LM_HEAD_BYTES
 
 
 def scaled_activations(name: str, c: dict[str, int], work: Path, seconds: float,
@@ -230,21 +245,17 @@ def scaled_activations(name: str, c: dict[str, int], work: Path, seconds: float,
     p21 = activation_peak(
         name, processor_dir, prefs, layers=2, vocab=4096, checkpointing=checkpointing
     )
-    # the vocabulary's share depends on the scored tokens, not the width: measured once per
-    # family, clip length and checkpointing setting (the first recipe of the family)
-    key = (family(name), seconds, checkpointing)
-    if key not in _VOCAB_SLOPE:
-        p12 = activation_peak(
-            name, processor_dir, prefs, layers=1, vocab=8192, checkpointing=checkpointing
-        )
-        _VOCAB_SLOPE[key] = (max(p12 - p11, 0) / 4096, p12)
-    per_vocab, p12 = _VOCAB_SLOPE[key]
+    return scale(name, c, p11, p21, _processor(processor_dir))
+
+
+def scale(name: str, c: dict[str, int], p11: float, p21: float, processor: Any) -> dict[str, float]:
+    """One layer's share (2 layers minus 1) times the real depth, plus the rest, plus the LM head."""
     per_layer = max(p21 - p11, 0)
-    real_vocab = config_for(name, _processor(processor_dir)).get_text_config().vocab_size
-    rest = p11 - per_layer - per_vocab * 4096
-    total = rest + per_layer * c["layers"] + per_vocab * real_vocab
-    return {"p11": p11, "p21": p21, "p12": p12, "per_layer": per_layer,
-            "per_vocab": per_vocab, "rest": rest, "total": total}  # fmt: skip
+    rest = p11 - per_layer
+    head = lm_head_bytes(config_for(name, processor).get_text_config().vocab_size)
+    total = rest + per_layer * c["layers"] + head
+    return {"p11": p11, "p21": p21, "per_layer": per_layer, "rest": rest, "lm_head": head,
+            "total": total}  # fmt: skip
 
 
 def _processor(path: Path) -> Any:
@@ -288,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("cpu", "cuda"),
         default="cpu",
         help="measure activations here (cuda: torch.cuda.max_memory_allocated, to confirm the plan)",
+    )
+    parser.add_argument(
+        "--checkpointing",
+        choices=("both", "on", "off"),
+        default="both",
+        help="measure with gradient checkpointing on, off or both",
     )
     parser.add_argument(
         "--audio-seconds",
@@ -335,12 +352,14 @@ def main(argv: list[str] | None = None) -> int:
             c = results[name]["counts"]
             batch = int(recipe(name).get("per_device_train_batch_size", 2))
             for secs in seconds:
-                for gc in (False, True):
+                for gc in {"both": (False, True), "on": (True,), "off": (False,)}[
+                    args.checkpointing
+                ]:
                     a = scaled_activations(name, c, work, secs, gc)
                     results[name]["activations"][f"{secs:g}s/gc={gc}"] = a
                     act_rows.append([name, f"{secs:g} s", "on" if gc else "off",
                                      f"{a['p11'] / 2**20:.0f}", f"{a['p21'] / 2**20:.0f}",
-                                     f"{a['p12'] / 2**20:.0f}", f"{a['per_layer'] / 2**20:.1f}",
+                                     f"{a['per_layer'] / 2**20:.1f}", f"{a['lm_head'] / 2**20:.0f}",
                                      gib(a["total"])])  # fmt: skip
                     print("measured:", " | ".join(str(x) for x in act_rows[-1]), flush=True)
                     for engine in ("DDP", "ZeRO-2", "ZeRO-3", "FSDP2"):
@@ -352,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             "\nactivation peak of one AVEm-DPO step per sample, measured at reduced depth (MiB) and scaled (GiB)"
         )
         print(_common.table(
-            ["recipe", "audio", "grad ckpt", "1 layer, V 4096", "2 layers, V 4096", "1 layer, V 8192",
-             "per layer MiB", "scaled GiB/sample"], act_rows))  # fmt: skip
+            ["recipe", "audio", "grad ckpt", "1 layer MiB", "2 layers MiB", "per layer MiB",
+             "LM head MiB (analytic)", "scaled GiB/sample"], act_rows))  # fmt: skip
         print(f"\nplan per GPU at {GPUS} GPUs (GiB), the recipe's per-device batch")
         print(_common.table(
             ["recipe", "audio", "grad ckpt", "engine", "batch", "weights", "LoRA+grads+Adam",
