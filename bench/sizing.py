@@ -18,7 +18,7 @@ For the recipes avem-qwen2.5-omni-3b, avem-qwen2.5-omni-7b and avem-qwen3-omni-3
    gradients and optimizer state; ZeRO-2 shards gradients and optimizer state; ZeRO-3 and
    FSDP2 shard the weights too (plus one gathered layer at a time).
 
-Everything is a plan until a GPU measures it (docs/BENCHMARKS.md, section 4).
+Everything is a plan until a GPU measures it (docs/BENCHMARKS.md, "Sizing plan for the model recipes").
 """
 
 from __future__ import annotations
