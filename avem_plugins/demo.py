@@ -121,7 +121,8 @@ def run_demo(config: DemoConfig, echo: Callable[[str], None] = print) -> DemoRes
 
 
 def changed_answers(before: Path, after: Path) -> tuple[int, int]:
-    """How many of the answers logged next to two results files differ: ``(changed, total)``."""
+    """How many answers (as scored: the parsed option, Yes/No) logged next to two results
+    files differ: ``(changed, total)``."""
     from avem_plugins.study_table import logged_answers
 
     first, second = logged_answers(before), logged_answers(after)

@@ -17,7 +17,7 @@ halluc.    mean of the two stress tasks' ``hallucination_acc``
 agree F1   ``emorealm_modality_agreement`` paper F1
 mean       ``emorealm`` group accuracy: the unweighted mean of the 5 task accuracies
 text mean  the same, with the media withheld (the text-only probe)
-text=av    share of stress answers identical with and without media (from the logged answers)
+text=av    share of stress items answered the same (Yes/No as scored) with and without media
 ========== ===================================================================================
 """
 
@@ -60,35 +60,54 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(vals) / len(vals) if len(vals) == len(values) and vals else None
 
 
-def logged_answers(results: Path) -> dict[tuple[str, int], str]:
-    """``{(task, doc_id): filtered answer}`` from the samples files beside a results file."""
-    out: dict[tuple[str, int], str] = {}
+def _record(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The task's per-answer record in a logged sample (any metric's value carrying ``choices``)."""
+    for value in entry.values():
+        if isinstance(value, dict) and "choices" in value:
+            return value
+    return None
+
+
+def _pick(entry: dict[str, Any]) -> str | None:
+    """The answer as scored: ``yes``/``no`` on yes/no items, else the parsed option letter
+    (``None``: unparsed). Without the task's record, the stripped, lower-cased text."""
+    from avem_plugins.scoring.answers import parse_choice
+
+    answer = entry.get("filtered_resps")
+    while isinstance(answer, list) and answer:
+        answer = answer[0]
+    text = str(answer if answer is not None else "")
+    record = _record(entry)
+    if record is None:
+        return text.strip().strip(".").strip().lower()
+    if record.get("answered_yes") is not None:
+        return "yes" if record["answered_yes"] else "no"
+    if record.get("gold_yes") is not None:  # a yes/no item answered neither
+        return None
+    return parse_choice(text, record["choices"]).letter
+
+
+def logged_answers(results: Path) -> dict[tuple[str, int], str | None]:
+    """``{(task, doc_id): answer as scored}`` from the samples files beside a results file."""
+    out: dict[tuple[str, int], str | None] = {}
     for path in results.parent.glob("*_samples_*.jsonl"):
         task = path.stem.split("_samples_", 1)[1]
         for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            entry = json.loads(line)
-            resp = entry.get("filtered_resps")
-            while isinstance(resp, list) and resp:
-                resp = resp[0]
-            out[(task, int(entry["doc_id"]))] = str(resp).strip()
+            if line.strip():
+                entry = json.loads(line)
+                out[(task, int(entry["doc_id"]))] = _pick(entry)
     return out
 
 
 def text_agreement(ev: Evaluated) -> float | None:
-    """Share of stress answers that are the same with and without media."""
+    """Share of stress items answered the same (Yes/No as scored) with and without media."""
     if ev.text is None:
         return None
     av, text = logged_answers(ev.av.path), logged_answers(ev.text.path)
     keys = [k for k in av.keys() & text.keys() if k[0] in STRESS_TASKS]
     if not keys:
         return None
-    return sum(_norm(av[k]) == _norm(text[k]) for k in keys) / len(keys)
-
-
-def _norm(answer: str) -> str:
-    return answer.strip().strip(".").strip().lower()
+    return sum(av[k] == text[k] for k in keys) / len(keys)
 
 
 @dataclass(frozen=True)
@@ -130,7 +149,7 @@ COLUMNS: tuple[Column, ...] = (
            _metric("emorealm", "accuracy")),
     Column("text_mean", "text mean", "the same mean with the media withheld (text-only probe)",
            _text_mean),
-    Column("text_agreement", "text=av", "stress answers identical with and without media",
+    Column("text_agreement", "text=av", "stress items answered the same with and without media",
            text_agreement),
 )  # fmt: skip
 

@@ -24,19 +24,19 @@ def expected_columns(av_file: str, text_file: str) -> dict[str, float]:
     av = json.loads(Path(av_file).read_text())
     text = json.loads(Path(text_file).read_text())
 
-    def answers(path: str) -> dict[tuple[str, int], str]:
+    def answered_yes(path: str) -> dict[tuple[str, int], bool | None]:
         out = {}
         for f in Path(path).parent.glob("*_samples_*.jsonl"):
             task = f.stem.split("_samples_")[1]
+            if task not in STRESS:
+                continue
             for line in f.read_text().splitlines():
                 row = json.loads(line)
-                answer = row["filtered_resps"]
-                answer = answer[0] if isinstance(answer, list) else answer
-                out[(task, row["doc_id"])] = str(answer).strip().strip(".").strip().lower()
+                out[(task, row["doc_id"])] = row["yes_rate"]["answered_yes"]  # the task's record
         return out
 
-    a, t = answers(av_file), answers(text_file)
-    keys = [k for k in a if k[0] in STRESS]
+    a, t = answered_yes(av_file), answered_yes(text_file)
+    keys = list(a)
     return {
         "basic_audio": metric(av, "emorealm_reasoning_basic_audio", "accuracy"),
         "basic_visual": metric(av, "emorealm_reasoning_basic_video", "accuracy"),

@@ -102,6 +102,27 @@ def test_table_and_report_come_from_the_results_files(tmp_path):
     assert {c.key for c in COLUMNS} == set(naive)
 
 
+def test_text_agreement_compares_the_answers_as_scored(tmp_path):
+    from avem_plugins.study_table import Evaluated, text_agreement
+
+    def record(yes):
+        return {"choices": ["(A) Yes", "(B) No"], "gold_yes": False, "answered_yes": yes}
+
+    def write(folder: Path, modalities: str, answers: list[tuple[str, bool | None]]) -> Path:
+        path = fake_results(folder, modalities, 0.5, {})
+        lines = [json.dumps({"doc_id": i, "filtered_resps": a, "yes_rate": record(y)})
+                 for i, (a, y) in enumerate(answers)]  # fmt: skip
+        (path.parent / "20260101_samples_emorealm_reasoning_stress_audio.jsonl").write_text(
+            "\n".join(lines)
+        )
+        return path
+
+    # "AAAAA" and "A" are the same answer (Yes); an unparsed answer matches only another one
+    av = write(tmp_path / "av", "av", [("AAAAA", True), ("B", False), ("hmm", None), ("A", True)])
+    text = write(tmp_path / "text", "text", [("A", True), ("A", True), ("?", None), ("A", True)])
+    assert text_agreement(Evaluated.load(av, text)) == pytest.approx(3 / 4)
+
+
 def test_column_values_skip_missing_metrics(tmp_path):
     path = fake_results(tmp_path / "r", "av", 0.5, {})
     from avem_plugins.study_table import Evaluated
