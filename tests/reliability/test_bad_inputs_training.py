@@ -236,10 +236,12 @@ def test_trl_dpo_shows_one_error_line_and_no_traceback(media, tiny_qwen2_5_omni_
     res = subprocess.run(
         [str(c) for c in cmd], capture_output=True, text=True, env=env, timeout=600
     )
-    assert res.returncode == 1, res.stderr[-3000:]
+    # The launcher checks the file before any process starts or model loads: status 2, one line.
+    assert res.returncode == 2, res.stderr[-3000:]
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
-    last = [line for line in res.stderr.strip().splitlines() if line.strip()][-2:]
-    assert last[0].startswith(
-        f"error: PreferenceDataError: {prefs} line 2: not UTF-8 (byte 0xe9 at column "
-    ), last
-    assert last[1] == "trl dpo: training exited with status 1", last
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"trl dpo: error: --dataset_name: {prefs} line 2: not UTF-8 (byte 0xe9 at column "
+    ), lines
+    assert lines[0].endswith("save the file as UTF-8 (`avem prefs validate` lists every such line)")
