@@ -203,3 +203,47 @@ def test_the_entry_point_path_under_transformers_4():
     assert "ERR RequirementError avem_av (avem-plugins' lmms-eval model): transformers 4.57.1" in (
         res.stdout
     )
+
+
+def test_readme_install_commands_work_today():
+    """The name is not on the package index: the README installs from a clone or a wheel,
+    with extras that exist."""
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    extras_declared = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    commands = re.findall(r"pip install '([^']+)'", readme)
+    assert commands and not re.search(r"pip install avem-plugins\b", readme)
+    for target in commands:
+        if target.startswith(("./avem-plugins[", "./dist/avem_plugins-")):
+            used = set(target[target.index("[") + 1 : -1].split(","))
+            assert used <= extras_declared | {"EXTRA"}, target
+    assert "transformers>=5.23" in readme
+
+
+def test_the_transformers_requirement_is_the_one_pyproject_declares():
+    """extras.TRANSFORMERS_SPEC (checked at run time) and the extras' requirement agree."""
+    from pathlib import Path
+
+    import tomllib
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[2]
+    extras_declared = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    specs = {
+        str(Requirement(line).specifier)
+        for name in ("lmms-eval", "trl")
+        for line in extras_declared[name]
+        if Requirement(line).name == "transformers"
+    }
+    from packaging.specifiers import SpecifierSet
+
+    assert {SpecifierSet(s) for s in specs} == {SpecifierSet(extras.TRANSFORMERS_SPEC)}
