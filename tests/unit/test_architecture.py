@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"study", "study_table"},
     "compare": BASE | {"scoring", "tasks"},
     "study_stats": BASE,
-    "study_table": BASE | {"report", "study_stats"},
+    "study_table": BASE | {"report", "study_stats", "scoring"},
     "study_world": BASE | {"adapters", "media", "registry", "testing", "scoring", "prefs"},
     "study": BASE | {"study_table", "study_world", "study_stats", "testing", "report", "scoring"},
     "cli": set(),  # filled below: the CLI may import any part (it only parses and calls)
