@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: evaluate -> AVEm-DPO training -> re-evaluate -> report,
-# on a tiny random-weight model and synthetic clips (about 5-10 minutes on 2 CPU cores).
+# The main job on an embedded default: the study in miniature (docs/STUDY.md). A tiny
+# random-weight model warmed up on the synthetic cue world, trained with trl dpo --recipe
+# naive-dpo and avem, all three evaluated with lmms-eval (media / text-only), one report
+# (about 4 minutes on 2 quiet CPU cores; the prepared world is cached for the next run).
 #
 #   bash scripts/demo.sh                 # writes ./avem-demo (replaced if present)
 #   bash scripts/demo.sh --out DIR ...   # any `avem demo` option
