@@ -131,13 +131,14 @@ def trainer(tiny_qwen2_5_omni_dir, authors_file, tmp_path_factory):
     fields = {f.name for f in dataclasses.fields(AVEmDPOConfig)}
     objective = {k: v for k, v in R.load_recipe("vista-dpo").args.items() if k in fields}
     objective |= {k: v for k, v in TINY.items() if k != "adapter_kwargs"}
-    # the authors' rows carry no modality: infer it, so the prompts ask about different ones
+    # the authors' rows carry no modality: infer it (here and when the file is loaded), so
+    # the prompts ask about different ones
     objective["modality_rule"] = "infer"
     args = AVEmDPOConfig(output_dir=str(tmp_path_factory.mktemp("vista")), **objective)
     return AVEmDPOTrainer(
         model=str(tiny_qwen2_5_omni_dir),
         args=args,
-        train_dataset=load_preference_dataset(authors_file),
+        train_dataset=load_preference_dataset(authors_file, modality_rule="infer"),
         peft_config=language_lora_config(r=8, lora_alpha=32, lora_dropout=0.0),
         adapter=get_adapter("qwen2_5_omni", **TINY["adapter_kwargs"]),
     )
