@@ -144,7 +144,7 @@ DEFAULT_MODALITY_RULE = "audiovisual"
 def check_modality_rule(rule: str) -> str:
     """``rule`` if it is one of :data:`MODALITY_RULES`; raises :class:`ModalityError` otherwise."""
     if rule not in MODALITY_RULES:
-        raise ModalityError(f"modality rule {rule!r}: use one of {list(MODALITY_RULES)}")
+        raise ModalityError(f"modality rule {rule!r}: use one of {', '.join(MODALITY_RULES)}")
     return rule
 
 

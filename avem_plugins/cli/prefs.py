@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from avem_plugins.cli.options import MediaRoot
+from avem_plugins.cli.options import MediaRoot, ModalityRule
+from avem_plugins.modality import DEFAULT_MODALITY_RULE
 
 prefs_app = typer.Typer(
     help="Preference data for AVEm-DPO: build with an LLM, validate, spot-check, import, export.",
@@ -19,14 +20,6 @@ prefs_app = typer.Typer(
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
-
-
-def _rule(value: str) -> str:
-    from avem_plugins.modality import MODALITY_RULES
-
-    if value not in MODALITY_RULES:
-        raise _fail(f"--modality-rule {value!r}: use one of {', '.join(MODALITY_RULES)}", 2)
-    return value
 
 
 @prefs_app.command("validate")
@@ -41,14 +34,7 @@ def validate(
         bool, typer.Option("--check-media/--no-check-media", help="Check media files exist.")
     ] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
-    modality_rule: Annotated[
-        str,
-        typer.Option(
-            "--modality-rule",
-            help="Modality of rows without one: audiovisual (PMP swaps both media; default), "
-            "infer (guessed from the prompt's words) or refuse (an error).",
-        ),
-    ] = "audiovisual",
+    modality_rule: ModalityRule = DEFAULT_MODALITY_RULE,
     show: Annotated[
         int, typer.Option("--show", min=0, help="Print at most this many issues.")
     ] = 50,
@@ -56,9 +42,7 @@ def validate(
     """Check schema, media, duplicates, modality and PMP coverage; exit 1 on errors."""
     from avem_plugins.prefs.validate import validate_file, write_report
 
-    result = validate_file(
-        file, media_root, check_exists=check_media, modality_rule=_rule(modality_rule)
-    )
+    result = validate_file(file, media_root, check_exists=check_media, modality_rule=modality_rule)
     shown = 0
     for row in result.rows:
         for issue in row.issues:
@@ -268,14 +252,7 @@ def import_(
         typer.Option("--check-media/--no-check-media", help="Require the media files to exist."),
     ] = True,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
-    modality_rule: Annotated[
-        str,
-        typer.Option(
-            "--modality-rule",
-            help="Modality of rows without one: audiovisual (PMP swaps both media; default), "
-            "infer (guessed from the prompt's words) or refuse (an error).",
-        ),
-    ] = "audiovisual",
+    modality_rule: ModalityRule = DEFAULT_MODALITY_RULE,
 ) -> None:
     """Import the authors' DPO JSON (markers stripped, paths checked, modality written out)."""
     from avem_plugins.prefs.io import PrefsIOError, import_authors
@@ -284,7 +261,7 @@ def import_(
     try:
         samples = import_authors(
             authors_json, out, media_root, check_exists=check_media, force=force,
-            modality_rule=_rule(modality_rule),
+            modality_rule=modality_rule,
         )  # fmt: skip
     except (PreferenceDataError, PrefsIOError) as e:
         raise _fail(str(e)) from e
