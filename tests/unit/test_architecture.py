@@ -178,3 +178,19 @@ def test_each_part_imports_only_what_the_map_allows():
 def test_the_base_imports_nothing_of_ours(part):
     graph = import_graph()
     assert not graph[f"avem_plugins.{part}"] - {"avem_plugins"}
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest's default (prepend) import mode keys test and helper modules by basename: two
+    ``test_study.py`` in different folders stop the whole session at collection. Folders
+    mirror the package, so names must stay unique across ``tests/``."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "data" in path.relative_to(ROOT / "tests").parts or path.name in (
+            "conftest.py",
+            "__init__.py",
+        ):
+            continue
+        seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    clashes = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not clashes, f"rename one of each: {clashes}"
