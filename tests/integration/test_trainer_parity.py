@@ -4,7 +4,7 @@ Both trainers get the same tiny text model (a 2-layer Qwen2 built from a config,
 kit's locally built tokenizer) and **the same batch**: TRL's own collated
 ``[chosen; rejected]`` rows, handed to our ``compute_loss`` as media rows of kinds
 ``chosen``/``rejected`` (a text model has no media, so these rows are exactly what our
-collator would build; the collator's own layout is tested in tests/unit/test_collator.py).
+collator would build; the collator's own layout is tested in tests/unit/dpo/test_collator.py).
 TRL scores rows with its fused LM head, we score them with the adapter's
 ``forward_logps`` (full logits): the losses agree to float32 rounding, checked to 1e-5.
 """

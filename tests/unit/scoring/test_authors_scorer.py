@@ -20,7 +20,7 @@ from avem_plugins.tasks.mer2023 import utils as mer2023
 
 from avem_plugins.scoring import authors
 
-STANDIN = Path(__file__).resolve().parents[1] / "data" / "avere_standin"
+STANDIN = Path(__file__).resolve().parents[2] / "data" / "avere_standin"
 SHA = "82c1c8d5782635751b7f2f416d4ac4bd3d5eb51a"
 NOTICE = (
     "compat: reconstruction, known to differ from the authors' scorer on rare words; "

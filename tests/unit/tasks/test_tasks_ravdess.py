@@ -11,7 +11,7 @@ from task_yaml import TASKS_DIR, default_kwargs, load
 
 from avem_plugins.scoring import taskdata
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "ravdess"
+REAL = Path(__file__).resolve().parents[3].parent / "shared" / "realdata" / "ravdess"
 VIDEO_PROMPT = "Describe the emotion of the person in the video in one word."
 AUDIO_PROMPT = "Describe the emotion of the speaker in the audio in one word."
 

@@ -40,7 +40,7 @@ from avem_plugins.media import (
 )
 from avem_plugins.testing.synth import render_audio, render_frames, write_clip, write_wav
 
-RAVDESS = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "ravdess"
+RAVDESS = Path(__file__).resolve().parents[3].parent / "shared" / "realdata" / "ravdess"
 
 SEED = 5
 FPS = 8

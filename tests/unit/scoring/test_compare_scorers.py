@@ -14,7 +14,7 @@ from avem_plugins.cli.main import app
 from avem_plugins.compare import CompareError, compare_run, format_table
 from avem_plugins.scoring import authors
 
-STANDIN = Path(__file__).resolve().parents[1] / "data" / "avere_standin"
+STANDIN = Path(__file__).resolve().parents[2] / "data" / "avere_standin"
 FOUR = ["(A) Joy", "(B) Sad", "(C) Anger", "(D) Fear"]
 YES_NO = ["(A) Yes", "(B) No"]
 DFEW = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
 
-TASKS = Path(__file__).resolve().parents[2] / "tasks"
+TASKS = Path(__file__).resolve().parents[3] / "tasks"
 
 
 def test_tasks_dir_for_lmms_eval():

@@ -11,7 +11,7 @@ from avem_plugins import registry as manager
 from avem_plugins.hookspecs import hookimpl
 from avem_plugins.launch import recipe as R
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted(R.available_recipes())
 
 

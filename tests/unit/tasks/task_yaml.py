@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = Path(__file__).resolve().parents[3] / "tasks"
 
 
 class FunctionRef(str):

@@ -10,7 +10,7 @@ import pytest
 
 from avem_plugins.scoring import metrics
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parents[3].parent / "shared" / "realdata"
 CREMA = REALDATA / "crema-d" / "summaryTable.csv"
 CODE_TO_LETTER = {"ANG": "A", "DIS": "D", "FEA": "F", "HAP": "H", "NEU": "N", "SAD": "S"}
 LABELS = ["A", "D", "F", "H", "N", "S"]
