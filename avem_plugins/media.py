@@ -784,18 +784,9 @@ def _pyav_frames_again(path: StrPath, container: Any, wanted: set[int]) -> dict[
 
 
 def _decord_pass(
-    path: StrPath,
-    num_frames: int | None,
-    sample_rate: int | None,
-    *,
-    missing_audio_ok: bool = False,
+    path: StrPath, num_frames: int | None, sample_rate: int | None, probe: _Probe
 ) -> _Pass:
-    """PyAV's probe for the typed errors, then decord once per stream."""
-    probe = _probe(path)
-    with_audio = _check_streams(
-        path, probe, frames=num_frames is not None, audio=sample_rate is not None,
-        missing_audio_ok=missing_audio_ok,
-    )  # fmt: skip
+    """Decord once per stream (``sample_rate`` ``None``: no audio wanted or none there)."""
     frames = audio = None
     if num_frames is not None:
         try:
@@ -806,7 +797,7 @@ def _decord_pass(
                 path,
                 f"decord cannot read its video ({err}) but PyAV can: use backend='pyav' or 'auto'",
             ) from err
-    if with_audio and sample_rate is not None:
+    if sample_rate is not None:
         try:
             audio = _finish_audio(path, _decord_audio(path, sample_rate), probe, sample_rate)
         except _BackendFailed as err:
@@ -820,18 +811,9 @@ def _decord_pass(
 
 
 def _torchcodec_pass(
-    path: StrPath,
-    num_frames: int | None,
-    sample_rate: int | None,
-    *,
-    missing_audio_ok: bool = False,
+    path: StrPath, num_frames: int | None, sample_rate: int | None, probe: _Probe
 ) -> _Pass:
-    """PyAV's probe for the typed errors, then torchcodec once per stream."""
-    probe = _probe(path)
-    with_audio = _check_streams(
-        path, probe, frames=num_frames is not None, audio=sample_rate is not None,
-        missing_audio_ok=missing_audio_ok,
-    )  # fmt: skip
+    """Torchcodec once per stream (``sample_rate`` as for :func:`_decord_pass`)."""
     try:
         from torchcodec.decoders import AudioDecoder, VideoDecoder
     except Exception as err:  # not installed, or FFmpeg's shared libraries are missing
@@ -863,7 +845,7 @@ def _torchcodec_pass(
         except Exception as err:
             raise failed("video", err) from err
         frames = np.ascontiguousarray(batch.data.numpy(), dtype=np.uint8)
-    if with_audio and sample_rate is not None:
+    if sample_rate is not None:
         try:
             samples = AudioDecoder(os.fspath(path), sample_rate=sample_rate).get_all_samples()
         except Exception as err:
@@ -882,8 +864,16 @@ def _decode_pass(
 ) -> _Pass:
     """Decode ``path``'s sampled frames (``num_frames``) and/or audio (``sample_rate``)."""
     name = AUTO_BACKEND if backend == "auto" else backend
-    run = {"pyav": _pyav_pass, "decord": _decord_pass, "torchcodec": _torchcodec_pass}[name]
-    return run(path, num_frames, sample_rate, missing_audio_ok=missing_audio_ok)
+    if name == "pyav":
+        return _pyav_pass(path, num_frames, sample_rate, missing_audio_ok=missing_audio_ok)
+    # Another backend: PyAV's probe first, for the typed errors, then that backend.
+    probe = _probe(path)
+    with_audio = _check_streams(
+        path, probe, frames=num_frames is not None, audio=sample_rate is not None,
+        missing_audio_ok=missing_audio_ok,
+    )  # fmt: skip
+    run = {"decord": _decord_pass, "torchcodec": _torchcodec_pass}[name]
+    return run(path, num_frames, sample_rate if with_audio else None, probe)
 
 
 def _decode_frames(path: StrPath, num_frames: int, backend: str) -> np.ndarray:
@@ -926,16 +916,24 @@ def _store(
     return array
 
 
-def _cached(
-    cache: MediaCache | None,
+def _load(
     kind: str,
     path: StrPath,
-    params: tuple[Hashable, ...],
-    decode: Callable[[], np.ndarray],
+    count: tuple[str, int],
+    backend: str,
+    cache: MediaCache | _Default | None,
+    decode: Callable[[StrPath, int, str], np.ndarray],
 ) -> np.ndarray:
-    if cache is None:
-        return decode()
-    return cache.get_or_decode(kind, path, params, decode)
+    """One decode of ``kind`` through the cache; ``count`` is the (name, value) of the
+    frame count or sample rate, checked first."""
+    _check_backend(backend)
+    name, value = count
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    store = _resolve_cache(cache)
+    if store is None:
+        return decode(path, value, backend)
+    return store.get_or_decode(kind, path, (value, backend), lambda: decode(path, value, backend))
 
 
 def load_frames(
@@ -946,16 +944,7 @@ def load_frames(
     cache: MediaCache | _Default | None = DEFAULT,
 ) -> np.ndarray:
     """``num_frames`` uniformly sampled RGB frames ``(T, H, W, 3)`` uint8 of a video file."""
-    _check_backend(backend)
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    return _cached(
-        _resolve_cache(cache),
-        "frames",
-        path,
-        (num_frames, backend),
-        lambda: _decode_frames(path, num_frames, backend),
-    )
+    return _load("frames", path, ("num_frames", num_frames), backend, cache, _decode_frames)
 
 
 def load_audio(
@@ -966,16 +955,7 @@ def load_audio(
     cache: MediaCache | _Default | None = DEFAULT,
 ) -> np.ndarray:
     """Mono float32 audio ``(N,)`` in ``[-1, 1]`` at ``sample_rate`` from an audio or video file."""
-    _check_backend(backend)
-    if sample_rate < 1:
-        raise ValueError(f"sample_rate must be >= 1, got {sample_rate}")
-    return _cached(
-        _resolve_cache(cache),
-        "audio",
-        path,
-        (sample_rate, backend),
-        lambda: _decode_audio(path, sample_rate, backend),
-    )
+    return _load("audio", path, ("sample_rate", sample_rate), backend, cache, _decode_audio)
 
 
 def decode_clip(

@@ -130,7 +130,6 @@ def wrap_initialize_tasks(manager_cls: Any) -> bool:
             return index
 
         setattr(initialize_tasks, _WRAPPED_MARK, True)
-        initialize_tasks.__avem_original__ = original  # type: ignore[attr-defined]
         manager_cls.initialize_tasks = initialize_tasks
         return True
 
@@ -150,14 +149,6 @@ def _tidy(manager: Any, index: dict[str, dict[str, Any]], ours: list[Path]) -> N
                 "(built-in and --include_path tasks win); ours is not reachable under this name."
             )
             getattr(manager, "logger", log).warning(message)
-
-
-def unwrap_initialize_tasks(manager_cls: Any) -> None:
-    """Undo :func:`wrap_initialize_tasks` (tests)."""
-    with _lock:
-        original = getattr(manager_cls.initialize_tasks, "__avem_original__", None)
-        if original is not None:
-            manager_cls.initialize_tasks = original
 
 
 def _wrap_failed(err: BaseException) -> None:

@@ -137,17 +137,8 @@ def wrap_download(task_cls: Any) -> bool:
                 raise
 
         setattr(download, _WRAPPED_MARK, True)
-        download.__avem_original__ = original  # type: ignore[attr-defined]
         task_cls.download = download
         return True
-
-
-def unwrap_download(task_cls: Any) -> None:
-    """Undo :func:`wrap_download` (tests)."""
-    with _lock:
-        original = getattr(task_cls.__dict__.get("download"), "__avem_original__", None)
-        if original is not None:
-            task_cls.download = original
 
 
 def _wrap_failed(err: BaseException) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,9 +120,23 @@ def _classify_visual(visual: Any) -> tuple[str, Any]:
     raise RequestError(f"unsupported visual of type {type(visual).__name__}")
 
 
-def _request(index: int, ctx: Any, gen_kwargs: Any, doc_id: Any, task: str) -> AVRequest:
+def _request(
+    index: int,
+    ctx: Any,
+    gen_kwargs: Any,
+    where: tuple[Any, str, str],
+    task_dict: dict[str, Any],
+    fill: Callable[[AVRequest, Any], None],
+) -> AVRequest:
+    """One request; ``fill`` reads its doc (``where``: doc id, task, split) into it. A failure
+    is recorded on the request (answered as an error, counted), never raised."""
+    doc_id, task, split = where
     req = AVRequest(index=index, doc_id=doc_id, task=task, prompt=ctx or "")
     req.gen_kwargs = dict(gen_kwargs or {})
+    try:
+        fill(req, task_dict[task][split][doc_id])
+    except Exception as err:
+        req.error = f"{type(err).__name__}: {err}"
     return req
 
 
@@ -129,46 +144,45 @@ def from_simple(index: int, args: tuple[Any, ...], task_dict: dict[str, Any]) ->
     """A simple-form ``generate_until`` request: ``(ctx, gen_kwargs, doc_to_visual, doc_id,
     task, split)``."""
     ctx, gen_kwargs, doc_to_visual, doc_id, task, split = args[:6]
-    req = _request(index, ctx, gen_kwargs, doc_id, task)
-    try:
-        doc = task_dict[task][split][doc_id]
+
+    def fill(req: AVRequest, doc: Any) -> None:
         visuals = doc_to_visual(doc) if doc_to_visual is not None else []
         items = [_classify_visual(v) for v in (visuals or []) if v is not None]
         req.video, req.audio, req.audio_from_video = _media_from_items(items)
-    except Exception as err:
-        req.error = f"{type(err).__name__}: {err}"
-    return req
+
+    return _request(index, ctx, gen_kwargs, (doc_id, task, split), task_dict, fill)
 
 
 def from_chat(index: int, args: tuple[Any, ...], task_dict: dict[str, Any]) -> AVRequest:
     """A chat-form ``generate_until`` request: ``(ctx, doc_to_messages, gen_kwargs, doc_id,
     task, split)``."""
     ctx, doc_to_messages, gen_kwargs, doc_id, task, split = args[:6]
-    req = _request(index, ctx, gen_kwargs, doc_id, task)
-    try:
-        doc = task_dict[task][split][doc_id]
-        messages = doc_to_messages(doc)
-        system: list[str] = []
-        texts: list[str] = []
-        items: list[tuple[str, Any]] = []
-        for message in messages:
-            role = message.get("role")
-            content = message.get("content")
-            if isinstance(content, str):
-                content = [{"type": "text", "text": content}]
-            if role == "assistant":
-                raise RequestError("multi-turn chats with assistant turns are not supported")
-            for item in content or []:
-                kind = item.get("type")
-                if kind == "text":
-                    (system if role == "system" else texts).append(item.get("text", ""))
-                elif kind in ("video", "audio", "image"):
-                    items.append((kind, _url(item.get("url", item))))
-                else:
-                    raise RequestError(f"unsupported content item type {kind!r}")
-        req.system = "\n".join(system) or None
-        req.prompt = "\n".join(t for t in texts if t)
-        req.video, req.audio, req.audio_from_video = _media_from_items(items)
-    except Exception as err:
-        req.error = f"{type(err).__name__}: {err}"
-    return req
+    return _request(
+        index, ctx, gen_kwargs, (doc_id, task, split), task_dict,
+        lambda req, doc: _fill_from_messages(req, doc_to_messages(doc)),
+    )  # fmt: skip
+
+
+def _fill_from_messages(req: AVRequest, messages: Any) -> None:
+    """System text, prompt text and media of a chat (no assistant turns)."""
+    system: list[str] = []
+    texts: list[str] = []
+    items: list[tuple[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if role == "assistant":
+            raise RequestError("multi-turn chats with assistant turns are not supported")
+        for item in content or []:
+            kind = item.get("type")
+            if kind == "text":
+                (system if role == "system" else texts).append(item.get("text", ""))
+            elif kind in ("video", "audio", "image"):
+                items.append((kind, _url(item.get("url", item))))
+            else:
+                raise RequestError(f"unsupported content item type {kind!r}")
+    req.system = "\n".join(system) or None
+    req.prompt = "\n".join(t for t in texts if t)
+    req.video, req.audio, req.audio_from_video = _media_from_items(items)

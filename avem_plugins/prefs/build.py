@@ -65,7 +65,7 @@ from avem_plugins.prefs.llm_client import (
 from avem_plugins.prefs.schema import (
     MediaPathError,
     PreferenceDataError,
-    normalize_row,
+    check_row,
     parse_jsonl,
     relative_to_root,
     under_root,
@@ -768,9 +768,9 @@ def _run(
                 try:
                     fields = parse_generation(completion.text)
                     row = make_row(job, fields)
-                    normalize_row(
+                    check_row(
                         row, where=f"generated row {job.id}", root=root, default_id=job.id
-                    )
+                    ).require()
                 except GenerationRejected as e:
                     reject(job, e.kind, str(e), completion.text)
                     continue

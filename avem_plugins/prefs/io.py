@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from avem_plugins.prefs.schema import (
     MEDIA_FIELDS,
     PreferenceSample,
     load_preferences,
+    modality_not_given,
     relative_to_root,
     to_dataset,
 )
@@ -105,15 +105,9 @@ def import_authors(
     src = Path(src)
     root = (Path(media_root) if media_root is not None else src.resolve().parent).resolve()
     samples = load_preferences(src, root, check_exists=check_exists, modality_rule=modality_rule)
-    inferred = Counter(s.modality for s in samples if s.modality_inferred)
+    inferred = modality_not_given(samples, modality_rule)
     if inferred:
-        how = "inferred from the prompt" if modality_rule == "infer" else (
-            f"set by --modality_rule {modality_rule}"
-        )  # fmt: skip
-        logger.warning(
-            "%s: modality %s for %d of %d rows (%s) and written to %s; review it there",
-            src, how, sum(inferred.values()), len(samples), dict(inferred), out,
-        )  # fmt: skip
+        logger.warning("%s: %s and written to %s; review it there", src, inferred, out)
     _write_jsonl([schema_row(s, root) for s in samples], Path(out), force=force)
     return samples
 

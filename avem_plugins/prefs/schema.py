@@ -25,7 +25,7 @@ path outside it, nor through a symlink. Every error names the file, the row and 
 
 **One row-check engine.** :func:`check_row` runs every check on one row and returns its
 :class:`Issue` list (each with a severity ``level``, a stable ``code``, the field and a message
-naming file, row and field) and the values it read. The loader (:func:`normalize_row`) raises
+naming file, row and field) and the values it read. The loader (:meth:`RowCheck.require`) raises
 :class:`PreferenceDataError` with the first error issue; ``avem prefs validate``
 (:mod:`avem_plugins.prefs.validate`) reports all of them, plus the file-level checks. So a
 file that validates loads, and what validate calls an error the loader refuses with the
@@ -42,7 +42,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -318,6 +318,15 @@ class RowCheck:
     def first_error(self) -> Issue | None:
         return next((i for i in self.issues if i.level == "error"), None)
 
+    def require(self) -> PreferenceSample:
+        """The loader's view: the normalised sample, or :class:`PreferenceDataError` with the
+        first error (so what validate calls an error the loader refuses, same message)."""
+        error = self.first_error
+        if error is not None:
+            raise PreferenceDataError(error.message)
+        assert self.sample is not None
+        return self.sample
+
 
 def same_text(a: str, b: str) -> bool:
     """Whether two answers are the same text, ignoring case and spacing."""
@@ -552,26 +561,17 @@ def resolve_media(
     return resolved
 
 
-def normalize_row(
-    row: Mapping[str, Any],
-    *,
-    where: str,
-    root: Path | None,
-    default_id: str,
-    check_exists: bool = True,
-    modality_rule: str = DEFAULT_MODALITY_RULE,
-) -> PreferenceSample:
-    """Validate one raw row and return the normalised :class:`PreferenceSample`; raises
-    :class:`PreferenceDataError` with the first error :func:`check_row` finds."""
-    check = check_row(
-        row, where=where, root=root, default_id=default_id, check_exists=check_exists,
-        modality_rule=modality_rule,
+def modality_not_given(samples: Sequence[PreferenceSample], modality_rule: str) -> str | None:
+    """How the rows without a ``modality`` field got theirs, e.g. ``"modality inferred from
+    the prompt for 3 of 10 rows (audio: 1, visual: 2)"``; ``None`` when every row gave it."""
+    inferred = Counter(s.modality for s in samples if s.modality_inferred)
+    if not inferred:
+        return None
+    how = "inferred from the prompt" if modality_rule == "infer" else (
+        f"set by --modality_rule {modality_rule}"
     )  # fmt: skip
-    error = check.first_error
-    if error is not None:
-        raise PreferenceDataError(error.message)
-    assert check.sample is not None
-    return check.sample
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items()))
+    return f"modality {how} for {sum(inferred.values())} of {len(samples)} rows ({counts})"
 
 
 def normalize_rows(
@@ -589,26 +589,19 @@ def normalize_rows(
     first_at: dict[str, str] = {}
     for i, (where, row) in enumerate(rows):
         extra.update(set(row) - KNOWN_FIELDS)
-        sample = normalize_row(
+        sample = check_row(
             row, where=where, root=root, default_id=f"{source}:{i}", check_exists=check_exists,
             modality_rule=modality_rule,
-        )  # fmt: skip
+        ).require()  # fmt: skip
         duplicate = duplicate_id(sample.id, where, first_at)
         if duplicate is not None:
             raise PreferenceDataError(duplicate.message)
         if sample.modality_inferred:
             logger.debug("%s: modality %r inferred from the prompt", where, sample.modality)
         samples.append(sample)
-    inferred = Counter(s.modality for s in samples if s.modality_inferred)
+    inferred = modality_not_given(samples, modality_rule)
     if inferred:
-        how = "inferred from the prompt" if modality_rule == "infer" else (
-            f"set by --modality_rule {modality_rule}"
-        )  # fmt: skip
-        logger.info(
-            "%s: modality %s for %d of %d rows (%s); add a 'modality' field to set it",
-            source, how, sum(inferred.values()), len(samples),
-            ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())),
-        )  # fmt: skip
+        logger.info("%s: %s; add a 'modality' field to set it", source, inferred)
     if extra:
         logger.warning(
             "%s: ignoring fields outside the schema (field: rows) %s; a misspelt field? The "

@@ -13,16 +13,13 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from avem_plugins.tasks.dfew import utils as dfew
 
 from avem_plugins.media import VIDEO_SUFFIXES
 from avem_plugins.modality import strip_media_markers
 from avem_plugins.scoring import answers, authors, metrics, taskdata
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

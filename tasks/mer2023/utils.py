@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from avem_plugins.tasks.classification import METRICS as CLASSIFICATION_METRICS
 from avem_plugins.tasks.classification import result_record
@@ -25,9 +25,6 @@ from avem_plugins.tasks.classification import result_record
 from avem_plugins.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from avem_plugins.scoring import authors, emotions, lexicon, metrics, taskdata
 from avem_plugins.scoring.lexicon import MER_CLASSES
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from avem_plugins.scoring import authors, taskdata
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).

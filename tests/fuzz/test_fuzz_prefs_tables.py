@@ -37,7 +37,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from avem_plugins.prefs import build, sources
-from avem_plugins.prefs.schema import PreferenceDataError, normalize_row
+from avem_plugins.prefs.schema import PreferenceDataError, check_row
 
 TABLE_COLUMNS = list(sources.CLIP_TABLE_COLUMNS)
 CSV_FILE_LEVEL = (r"missing column", r"not UTF-8", r"no clips", r"empty file", r"not found")
@@ -114,9 +114,9 @@ def check_clip_table(data: bytes) -> None:
             row = build.make_row(job, GENERATED)
             where = f"{path} line {job.clip.line}"
             outcome(
-                lambda row=row, where=where: normalize_row(
+                lambda row=row, where=where: check_row(
                     row, where=where, root=root, default_id="x", check_exists=False
-                ),
+                ).require(),
                 PreferenceDataError,
                 path,
             )

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from avem_plugins.cli.main import app
-from avem_plugins.prefs.schema import PreferenceDataError, load_preferences, normalize_row
+from avem_plugins.prefs.schema import PreferenceDataError, check_row, load_preferences
 from avem_plugins.prefs.validate import validate_file, write_report
 
 
@@ -144,7 +144,7 @@ def test_the_loader_raises_the_first_error_validate_reports(media, tmp_path):
         errors = [issue for issue in r.issues if issue.level == "error"]
         assert len(errors) >= 2 and errors[0].code == code, (i, r.issues)
         with pytest.raises(PreferenceDataError) as info:
-            normalize_row(row, where=r.where, root=media, default_id="x")
+            check_row(row, where=r.where, root=media, default_id="x").require()
         assert str(info.value) == errors[0].message
         # the same through the files: the loader's error is validate's first error
         single = write_jsonl(tmp_path / f"row{i}.jsonl", [row])
