@@ -133,10 +133,7 @@ doc_to_messages = taskdata.messages_of(doc_to_text)
 # --- scoring ---------------------------------------------------------------------------
 
 METRICS: tuple[str, ...] = (
-    "cue_overlap",
-    "emotion_consistency",
-    "emotion_cue_association",
-    "hallucinated_cues",
+    *judge.CRITERIA,
     "judge_average",
     "judge_status",
     "judge_unparsed_count",
