@@ -257,24 +257,37 @@ def test_runs_on_cuda(dtype, tiny_qwen3_omni_dir, task_manager):
 
 
 @pytest.mark.slow
-def test_two_processes_give_the_same_answers_as_one(
-    tiny_qwen2_5_omni_dir, av_task, task_manager, tmp_path
-):
-    """torchrun with 2 CPU processes (gloo) vs one in-process run, same model_args."""
+def test_two_processes_give_the_same_answers_as_one(tiny_qwen2_5_omni_dir, av_task, tmp_path):
+    """torchrun with 2 CPU processes (gloo) vs one in-process run, same model_args.
+
+    A random tiny model may give every doc the same answer (its logits are near ties, broken
+    by the CPU's arithmetic), and then a mix-up of docs between ranks would not show. So one
+    doc's clip is junk: its answer is the generation-error marker on any machine, and a doc
+    landing on the wrong id moves it."""
+    from lmms_eval.tasks import TaskManager
+
+    from avem_plugins.lmms.model import GENERATION_ERROR
+
+    task_dir = tmp_path / "task"
+    shutil.copytree(av_task.dir, task_dir)
+    junk = task_dir / "junk.mp4"
+    junk.write_bytes(b"not a video " * 64)
+    docs = [dict(d, video=str(junk)) if d["id"] == 2 else d for d in av_task.docs]
+    (task_dir / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     args = f"pretrained={tiny_qwen2_5_omni_dir},modalities=av,{FAST},batch_size=1"
-    one = _answers(_evaluate("avem_av", task_manager, model_args=args))
-    assert len(set(one.values())) > 1  # the docs' answers differ, so a mix-up would show
+    one = _answers(_evaluate("avem_av", TaskManager(include_path=str(task_dir)), model_args=args))
+    assert one[2] == GENERATION_ERROR and GENERATION_ERROR not in {one[0], one[1], one[3]}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--master_port", str(29500 + os.getpid() % 1000), "-m", "lmms_eval",
         "--model", "avem_av", "--model_args", args, "--tasks", TASK,
-        "--include_path", str(av_task.dir), "--log_samples", "--output_path", str(tmp_path),
+        "--include_path", str(task_dir), "--log_samples", "--output_path", str(tmp_path / "out"),
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Running on rank 1" in proc.stdout + proc.stderr
-    files = glob.glob(str(tmp_path / "**" / f"*samples_{TASK}.jsonl"), recursive=True)
+    files = glob.glob(str(tmp_path / "out" / "**" / f"*samples_{TASK}.jsonl"), recursive=True)
     assert len(files) == 1, files
     two = {}
     for line in Path(files[0]).read_text().splitlines():
