@@ -366,7 +366,7 @@ class _Probe:
 
 
 def _existing_file(path: StrPath) -> Path:
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     if not p.exists():
         raise MediaNotFoundError(
             path, "no such file; check the path (relative paths resolve against the data root)"
@@ -1047,8 +1047,8 @@ def decode_clip(
         audio=audio_array,
         sample_rate=sample_rate,
         audio_source=audio_source,
-        video_path=str(Path(video).expanduser().resolve()) if video is not None else None,
-        audio_path=str(Path(audio).expanduser().resolve()) if audio is not None else None,
+        video_path=str(Path(os.path.expanduser(video)).resolve()) if video is not None else None,
+        audio_path=str(Path(os.path.expanduser(audio)).resolve()) if audio is not None else None,
         video_seconds=_remembered_seconds(video) if frames is not None else None,
     )
 

@@ -178,7 +178,7 @@ def _registered_dirs(hook: str, what: str) -> list[Path]:
     found: list[Path] = []
 
     def register(path: Path | str) -> None:
-        resolved = Path(path).expanduser().resolve()
+        resolved = Path(os.path.expanduser(path)).resolve()
         if not resolved.is_dir():
             raise PluginError(
                 f"a plugin registered {what} folder {resolved}, which is not a directory; "

@@ -17,5 +17,6 @@ fi
 "$venv/bin/python" -m pytest -m "not slow and not gpu"
 if [ "${AVEM_TEST_SLOW:-0}" = "1" ]; then
   # Exit code 5 = "no tests collected": acceptable for the optional slow pass only.
-  "$venv/bin/python" -m pytest -m "slow and not gpu" || { rc=$?; [ "$rc" -eq 5 ] || exit "$rc"; }
+  # (--durations: the slowest tests are named in the log, to keep the stage inside CI's budget)
+  "$venv/bin/python" -m pytest -m "slow and not gpu" --durations=15 || { rc=$?; [ "$rc" -eq 5 ] || exit "$rc"; }
 fi

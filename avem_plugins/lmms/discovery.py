@@ -113,7 +113,7 @@ def wrap_initialize_tasks(manager_cls: Any) -> bool:
             try:
                 given = _as_list(include_path)
                 given_resolved = {
-                    Path(p).expanduser().resolve()
+                    Path(os.path.expanduser(p)).resolve()
                     for p in given
                     if isinstance(p, (str, os.PathLike))
                 }

@@ -108,7 +108,7 @@ def under_root(value: str | os.PathLike[str], root: Path) -> Path:
     reason = _unusable(os.fspath(value))
     if reason is not None:
         raise MediaPathError(f"{os.fspath(value)!r} is not a usable path: {reason}")
-    path = Path(value).expanduser()
+    path = Path(os.path.expanduser(value))
     try:
         resolved = (path if path.is_absolute() else root / path).resolve()
     except OSError as e:
@@ -382,7 +382,7 @@ def _media(
         ))  # fmt: skip
         return None
     if root is None:
-        resolved = Path(value.strip()).expanduser()
+        resolved = Path(os.path.expanduser(value.strip()))
         if not resolved.is_absolute():
             issues.append(_error("no_media_root",
                 f"{where}, field {name!r}: relative path {value!r} needs a media root; {_ROOT_HINT}",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -296,7 +297,7 @@ def _find_one(
     for sub in subdirs:
         for suffix in suffixes:
             candidate = root / sub / f"{name}{suffix}"
-            if candidate.is_file():
+            if os.path.isfile(candidate):  # (False for a name longer than a file system allows)
                 return candidate
     return None
 

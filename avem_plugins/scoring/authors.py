@@ -162,7 +162,7 @@ def _git_dir(start: Path) -> Path | None:
 def checkout_commit(root: str | Path) -> str | None:
     """The commit (full sha) checked out at ``root`` (or up to 2 folders above), read from
     ``.git`` without running git; ``None`` when there is no readable ``.git``."""
-    git_dir = _git_dir(Path(root).expanduser().resolve())
+    git_dir = _git_dir(Path(os.path.expanduser(root)).resolve())
     if git_dir is None:
         return None
     try:
@@ -259,7 +259,7 @@ def _label(root: Path, file: Path) -> str:
 @functools.lru_cache(maxsize=32)
 def _authors_scorer(family: str, repo: str) -> CompatScorer:
     relative, function, purpose = SCORERS[family]
-    root = Path(repo).expanduser().resolve()
+    root = Path(os.path.expanduser(repo)).resolve()
     prefix = f"{AVERE_REPO_ENV}={repo}"
     if not root.is_dir():
         raise AuthorsScorerError(

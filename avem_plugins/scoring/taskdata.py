@@ -73,7 +73,7 @@ def _media_root_candidates(names: Sequence[str]) -> list[Path]:
     root = os.environ.get(MEDIA_ROOT_ENV, "").strip()
     if not root:
         return []
-    base = Path(root).expanduser()
+    base = Path(os.path.expanduser(root))
     return [base / name for name in names]
 
 
@@ -88,7 +88,7 @@ def env_path(var: str, *, media_root_names: Sequence[str], purpose: str, kind: s
     check = Path.is_dir if kind == "dir" else Path.is_file
     value = os.environ.get(var, "").strip()
     if value:
-        path = Path(value).expanduser()
+        path = Path(os.path.expanduser(value))
         if not check(path):
             raise TaskDataError(
                 f"{var}={value} is not an existing {'folder' if kind == 'dir' else 'file'}; "
@@ -113,7 +113,7 @@ def optional_env_path(var: str, *, folder: bool = False) -> Path | None:
     value = os.environ.get(var, "").strip()
     if not value:
         return None
-    path = Path(value).expanduser()
+    path = Path(os.path.expanduser(value))
     if not (path.is_dir() if folder else path.exists()):
         raise TaskDataError(
             f"{var}={value} " + ("is not an existing folder" if folder else "does not exist")

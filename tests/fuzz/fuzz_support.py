@@ -4,9 +4,11 @@
 as fast as it was) and a ``@pytest.mark.slow`` test of :data:`SLOW_EXAMPLES` (10,000) examples,
 which CI's slow stage runs. Both are Hypothesis settings profiles, ``fuzz-default`` and
 ``fuzz-slow``; ``AVEM_FUZZ_EXAMPLES=N`` overrides the number of examples of both (to run the
-slow tier in chunks, or longer). The default tier is derandomized (the same examples on
-every run, so the default run cannot flake); the slow tier draws new ones each run. No example
-database is written (``database=None``): the failures Hypothesis found are kept as explicit
+slow tier in chunks, or longer). Both tiers are derandomized: the same examples on every run,
+so a test run (CI's included) checks examples that passed before and cannot flake.
+``AVEM_FUZZ_EXPLORE=1`` draws new examples on each run instead: that is how to look for new
+defects (run it after changing a reader or a strategy; CI's slow stage once found two defects
+that way). No example database is written (``database=None``): the failures Hypothesis found are kept as explicit
 regression tests instead (``test_fuzz_regressions.py``, and ``FOUND`` in the media test).
 
 **Time.** Each example runs under :func:`hard_timeout` (``SIGALRM``): a reader that hangs
@@ -46,6 +48,8 @@ DEFAULT_EXAMPLES = 12
 HARD_TIMEOUT_S = 30.0
 
 _override = os.environ.get("AVEM_FUZZ_EXAMPLES", "").strip()
+#: ``AVEM_FUZZ_EXPLORE=1``: new random examples each run (both tiers) instead of the fixed ones.
+EXPLORE = os.environ.get("AVEM_FUZZ_EXPLORE", "").strip() == "1"
 _common: dict[str, Any] = {
     "deadline": None,  # hard_timeout bounds each example; no flaky timing failures
     "database": None,
@@ -57,8 +61,9 @@ _common: dict[str, Any] = {
         HealthCheck.large_base_example,
     ],
 }
-settings.register_profile(  # the same examples on every run: the default run never flakes
-    "fuzz-default", max_examples=int(_override or DEFAULT_EXAMPLES), derandomize=True, **_common
+_common["derandomize"] = not EXPLORE  # the same examples on every run: a test run never flakes
+settings.register_profile(
+    "fuzz-default", max_examples=int(_override or DEFAULT_EXAMPLES), **_common
 )
 settings.register_profile("fuzz-slow", max_examples=int(_override or SLOW_EXAMPLES), **_common)
 #: Decorators: ``@DEFAULT_TIER`` / ``@SLOW_TIER`` under ``@given``.

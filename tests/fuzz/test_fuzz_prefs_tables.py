@@ -182,21 +182,36 @@ def _xlsx_bytes(rows: list[list[Any]]) -> bytes:
     return _WORKBOOKS[key]
 
 
-def _xlsx_build(rows: list[list[Any]]) -> bytes:
+def _xlsx_build(rows: list[list[Any]], *, strict: bool = False) -> bytes:
+    """``rows`` as a workbook; a value openpyxl cannot write becomes ``"?"``. ``strict``:
+    keep only the strings UTF-8 can encode (the second try, after ``save`` refused one)."""
     import openpyxl
+
+    def storable(value: Any) -> Any:
+        if not strict:
+            return value
+        if not isinstance(value, str):
+            return "?"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: lxml refuses it only at save time
+            return "?"
+        return value
 
     book = openpyxl.Workbook()
     sheet = book.active
     for row in rows:
         try:
-            sheet.append(row)
-        except Exception:  # openpyxl refuses some values (control characters, surrogates)
+            sheet.append([storable(v) for v in row])
+        except Exception:  # openpyxl refuses some values (control characters)
             sheet.append(["?" for _ in row])
     buffer = io.BytesIO()
     try:
         book.save(buffer)
-    except (ValueError, OverflowError):  # a value a workbook cannot hold (e.g. 10**20)
-        return _xlsx_build([[v if isinstance(v, str) else "?" for v in r] for r in rows])
+    except (ValueError, OverflowError):  # a value a workbook cannot hold (10**20, "\ud800")
+        if strict:
+            raise
+        return _xlsx_build(rows, strict=True)
     return buffer.getvalue()
 
 

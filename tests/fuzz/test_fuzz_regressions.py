@@ -238,6 +238,21 @@ def test_clips_table_with_extra_cells_and_a_path_that_is_the_root(tmp_path):
         assert expected in str(info.value)
 
 
+def test_a_path_naming_a_user_that_does_not_exist_stays_a_relative_path(tmp_path):
+    """``~0`` (no user ``0``): ``Path.expanduser`` raised ``RuntimeError: Could not determine
+    home directory`` (found by ``AVEM_FUZZ_EXPLORE=1``). Every reader now expands as the
+    shell does: a ``~user`` with no such user stays as written, here a name under the root."""
+    from avem_plugins.prefs import build
+    from avem_plugins.prefs.schema import OutsideMediaRootError, under_root
+
+    table = tmp_path / "clips.csv"
+    table.write_text("path,emotion\n~0,happiness\n~0/a.mp4,sadness\n")
+    assert [c.video for c in build.read_clips(table)] == [tmp_path / "~0", tmp_path / "~0/a.mp4"]
+    assert under_root("~0/b.mp4", tmp_path) == tmp_path.resolve() / "~0/b.mp4"
+    with pytest.raises(OutsideMediaRootError):  # a real user's home is still expanded
+        under_root("~root/b.mp4", tmp_path)
+
+
 def test_clips_table_not_utf8_names_the_line(tmp_path):
     from avem_plugins.prefs import build
 
@@ -259,6 +274,21 @@ def test_source_keys_and_labels_with_unicode_digits(tmp_path):
         pytest.raises(sources.SourceError, match=r"row 2: single_label '²' is neither 0-11"),
     ):
         sources.read_mafw_labels(tmp_path / "single-set.xlsx")
+
+
+def test_a_source_clip_name_too_long_for_the_file_system_is_a_missing_clip(tmp_path):
+    """``Path.is_file`` raised ``OSError: File name too long`` while locating the clips of a
+    MER2025 label file whose name cell was 1,000 digits (CI's slow tier found it)."""
+    from avem_plugins.prefs import sources
+
+    (tmp_path / "video").mkdir()
+    (tmp_path / "video" / "sample_00000001.mp4").write_bytes(b"x")
+    labels = tmp_path / "track1_train_disdim.csv"
+    long_name = "1" * 1000
+    labels.write_text(f"name,discrete\nsample_00000001,happy\n{long_name},sad\n")
+    table = sources.mer2025_clips(tmp_path, labels=labels)
+    assert [c.id for c in table.clips] == ["sample_00000001"]
+    assert table.missing == [long_name]
 
 
 def test_a_workbook_whose_sheet_is_damaged_is_a_source_error(tmp_path):
