@@ -147,6 +147,8 @@ def read_xlsx(path: str | Path, sheet: str | None = None) -> list[list[Any]]:
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise SourceError(f"{path}: no worksheet {sheet!r}; it has {book.sheetnames}")
+        if not book.worksheets:  # a damaged workbook.xml can list none
+            raise SourceError(f"{path}: not a readable .xlsx workbook (it lists no worksheet)")
         ws = book[sheet] if sheet is not None else book.worksheets[0]
         try:  # read-only workbooks read the sheet only now
             return [list(row) for row in ws.iter_rows(values_only=True)]

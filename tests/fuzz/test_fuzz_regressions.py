@@ -316,6 +316,29 @@ def test_a_workbook_whose_sheet_is_damaged_is_a_source_error(tmp_path):
         sources.read_xlsx(bad)
 
 
+def test_a_workbook_listing_no_worksheet_is_a_source_error(tmp_path):
+    """A damaged ``xl/workbook.xml`` listing no sheet loads, and ``book.worksheets[0]`` was
+    ``IndexError`` (found by ``AVEM_FUZZ_EXPLORE=1``)."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    from avem_plugins.prefs import sources
+
+    good = tmp_path / "good.xlsx"
+    openpyxl.Workbook().save(good)
+    bad = tmp_path / "single-set.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = re.sub(rb"<sheets>.*</sheets>", b"<sheets/>", data)
+            dst.writestr(item, data)
+    with pytest.raises(sources.SourceError, match=r"single-set\.xlsx: .*lists no worksheet"):
+        sources.read_mafw_labels(bad)
+
+
 # ------------------------------------------------------------------ recipes
 
 
