@@ -611,14 +611,18 @@ class _AudioSink:
         import av
 
         self.sample_rate = sample_rate
-        # planar float, the source's own layout: one row per channel (AUDIO_CHANNEL_RULE)
-        self._resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+        # Packed float in the source's own layout, channels interleaved. Not planar: PyAV
+        # 15's AudioFrame.to_ndarray of a planar frame with 8 or more channels reads past
+        # its planes and crashes the process (a valid 8-channel WAV did; docs/RELIABILITY.md).
+        self._resampler = av.AudioResampler(format="flt", layout=None, rate=sample_rate)
         self._chunks: list[np.ndarray] = []
 
     def add(self, frame: Any) -> None:
         """Resample one decoded frame; ``None`` flushes the resampler."""
         for out in self._resampler.resample(frame):
-            self._chunks.append(_first_channel(out.to_ndarray()))
+            channels = max(1, len(out.layout.channels))
+            interleaved = out.to_ndarray().reshape(-1, channels)  # (samples, channels)
+            self._chunks.append(np.ascontiguousarray(interleaved[:, 0]))  # AUDIO_CHANNEL_RULE
 
     @property
     def seconds(self) -> float:

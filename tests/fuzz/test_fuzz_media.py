@@ -284,6 +284,8 @@ FOUND: list[tuple[str, list[Op], str, str]] = [
     ("synth_noaudio.mp4", [("declared", "mdhd_timescale", 2_147_483_647)], "clip", "auto"),
     # truncated in the header: a video stream without decoder, and no audio (silence asked)
     ("synth_noaudio.mp4", [("truncate", 2818)], "clip", "auto"),  # was a segfault in PyAV
+    # a RAVDESS WAV's channel count flipped to 32: PyAV's planar to_ndarray crashed (SIGSEGV)
+    ("synth.wav", [("declared", "wav_channels", 32)], "audio", "auto"),
 ]
 
 

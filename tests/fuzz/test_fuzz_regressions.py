@@ -445,6 +445,42 @@ def test_a_wav_declaring_1_hz_is_refused_before_decoding(tmp_path):
             media.load_audio(wav, backend=backend, cache=None)
 
 
+def test_audio_with_8_or_more_channels_decodes_its_first_channel(tmp_path):
+    """A RAVDESS WAV whose channel count was flipped to 32 crashed the decode worker
+    (``SIGSEGV``, found by ``AVEM_FUZZ_EXPLORE=1``); so did a valid 8-channel WAV, a few times
+    in a hundred: PyAV's ``to_ndarray`` of a planar frame with 8+ channels reads past its
+    planes. Decoded here a hundred times in a child process, where a crash shows."""
+    import subprocess
+    import sys
+    import wave
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    expected = {}
+    for channels in (8, 9, 32):
+        samples = (rng.standard_normal((4800, channels)) * 3000).astype("<i2")
+        with wave.open(str(tmp_path / f"{channels}.wav"), "wb") as out:
+            out.setnchannels(channels)
+            out.setsampwidth(2)
+            out.setframerate(48000)
+            out.writeframes(samples.tobytes())
+        expected[channels] = samples[:, 0] / 32768
+    code = (
+        "import sys, numpy as np\nfrom avem_plugins import media\n"
+        "for n in (8, 9, 32):\n"
+        "    for _ in range(100):\n"
+        "        a = media.load_audio(f'{sys.argv[1]}/{n}.wav', 48000, cache=None)\n"
+        "    np.save(f'{sys.argv[1]}/{n}.npy', a)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    for channels, first in expected.items():  # the first channel, exactly
+        np.testing.assert_array_equal(np.load(tmp_path / f"{channels}.npy"), first)
+
+
 def test_tags_that_are_not_utf8_do_not_stop_the_decode(tmp_path):
     """``av.open`` raised ``UnicodeDecodeError`` decoding the container's tags."""
     from avem_plugins import media
