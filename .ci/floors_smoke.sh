@@ -24,6 +24,9 @@ work="${2:-$(mktemp -d -t avem-floors-smoke.XXXXXX)}"
 mkdir -p "$work"
 bin="$venv/bin"
 py="$bin/python"
+# Run from the work folder, never from the checkout: there `python -m` and `python -` would
+# import the checkout's source folder instead of the installed wheel under test.
+cd "$work"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 export TOKENIZERS_PARALLELISM=false CUDA_VISIBLE_DEVICES="" WANDB_MODE=disabled

@@ -19,6 +19,7 @@ and one extra flag:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -235,7 +236,18 @@ def preflight(script_args: Any, training_args: Any, model_args: Any) -> None:
 def _accelerate_launch(argv: list[str]) -> None:
     from accelerate.commands.launch import launch_command, launch_command_parser
 
-    launch_command(launch_command_parser().parse_args(argv))
+    # The workers are `python -m avem_plugins.launch.launcher`, which puts the current folder
+    # first on sys.path: started inside a clone of this repository with a wheel installed,
+    # the clone's source folder (which holds no avem_plugins.plugins) would shadow the
+    # installed package. PYTHONSAFEPATH (Python 3.11+) leaves the folder out; accelerate
+    # copies os.environ into the workers, so it is set for the launch only.
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
+    try:
+        launch_command(launch_command_parser().parse_args(argv))
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
 
 
 def launch(
