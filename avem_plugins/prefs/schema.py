@@ -123,9 +123,16 @@ def under_root(value: str | os.PathLike[str], root: Path) -> Path:
         ) from None
     if not resolved.is_relative_to(root):
         raise OutsideMediaRootError(
-            f"{os.fspath(value)!r} resolves to {resolved}, outside the media root {root}"
+            f"{os.fspath(value)!r} resolves to {_one_line(resolved)}, outside the media root "
+            f"{_one_line(root)}"
         )
     return resolved
+
+
+def _one_line(path: Path) -> str:
+    """``path`` as is, or quoted when it holds a newline or other unprintable character."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def relative_to_root(value: str | os.PathLike[str], root: Path) -> str:

@@ -253,6 +253,19 @@ def test_a_path_naming_a_user_that_does_not_exist_stays_a_relative_path(tmp_path
         under_root("~root/b.mp4", tmp_path)
 
 
+def test_an_absolute_path_with_a_newline_is_named_on_one_line(tmp_path):
+    """``"/\n0"`` (a quoted CSV cell) resolves outside the root; the message printed the
+    resolved path as is and broke in two (found by the derandomized slow tier, in a run where
+    other fuzz tests had run first)."""
+    from avem_plugins.prefs import build
+
+    table = tmp_path / "clips.csv"
+    table.write_text('path,emotion\n"/\n0",happiness\n')
+    with pytest.raises(build.PrefsBuildError, match=r"line 2, column 'path'") as info:
+        build.read_clips(table)
+    assert "\n" not in str(info.value) and "resolves to '/\\n0'" in str(info.value)
+
+
 def test_clips_table_not_utf8_names_the_line(tmp_path):
     from avem_plugins.prefs import build
 
