@@ -408,9 +408,9 @@ def _media(
             ))  # fmt: skip
             return None
     if check_exists and not _is_file(resolved):
-        shown_root = root.resolve() if root is not None else None
+        shown_root = _one_line(root.resolve()) if root is not None else None
         issues.append(_error("missing_media",
-            f"{where}, field {name!r}: media file not found: {resolved} (media root: "
+            f"{where}, field {name!r}: media file not found: {_one_line(resolved)} (media root: "
             f"{shown_root}); fix the path or {_ROOT_HINT}", name,
         ))  # fmt: skip
     return str(resolved)

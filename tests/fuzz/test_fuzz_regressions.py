@@ -266,6 +266,22 @@ def test_an_absolute_path_with_a_newline_is_named_on_one_line(tmp_path):
     assert "\n" not in str(info.value) and "resolves to '/\\n0'" in str(info.value)
 
 
+def test_a_missing_media_file_with_a_newline_is_named_on_one_line(tmp_path):
+    """The authors' file with ``"video": "a\nb"`` (a JSON escape): "media file not found"
+    printed the path as is and broke in two (found by ``AVEM_FUZZ_EXPLORE=1``)."""
+    import json
+
+    from avem_plugins.prefs.schema import PreferenceDataError, load_preferences
+
+    row = {"prompt": "<video>\nWhy?", "chosen": "A smile.", "rejected": "Tears.", "video": "a\nb"}
+    path = tmp_path / "authors.json"
+    path.write_text(json.dumps([row]))
+    with pytest.raises(PreferenceDataError, match=r"item 1, field 'video'") as info:
+        load_preferences(path)
+    message = str(info.value)
+    assert "\n" not in message and "media file not found: '" in message
+
+
 def test_clips_table_not_utf8_names_the_line(tmp_path):
     from avem_plugins.prefs import build
 
