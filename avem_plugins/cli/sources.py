@@ -1,8 +1,10 @@
 """``avem sources mafw|mer2025``: clips tables for ``avem prefs build`` from the paper's sources."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the commands' option annotations are built from
+# SOURCES when each command is defined, so they must be evaluated then, not left as strings.
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,7 +53,7 @@ Force = Annotated[bool, typer.Option("--force", help="Overwrite --out.")]
 
 
 def _write_table(
-    reader: Callable[..., SourceTable],
+    reader: Callable[..., "SourceTable"],
     root: Path,
     out: Path,
     *,
@@ -106,66 +108,80 @@ def _write_table(
     typer.echo(f"next: avem prefs build {out} --media-root {media} --out prefs.jsonl ...")
 
 
-@sources_app.command("mafw")
-def mafw(
-    root: Annotated[Path, typer.Argument(help="The MAFW folder (clips found by name inside).")],
-    out: Out,
-    labels: Annotated[
-        Path | None,
-        typer.Option("--labels", help="Labels/single-set.xlsx. Default: found under ROOT."),
-    ] = None,
-    descriptions: Annotated[
-        Path | None,
-        typer.Option(
-            "--descriptions", help="Labels/descriptive_text.xlsx: English texts as visual captions."
-        ),
-    ] = None,
-    captions: Captions = None,
-    audio_root: AudioRoot = None,
-    per_label: PerLabel = None,
-    seed: Seed = 0,
-    media_root: MediaRoot = None,
-    allow_missing: AllowMissing = False,
-    force: Force = False,
-) -> None:
-    """MAFW single-label clips (11 classes) -> a clips table with label-drawn mismatches."""
-    from avem_plugins.prefs.sources import mafw_clips
+@dataclass(frozen=True)
+class LabelledSource:
+    """One ``avem sources`` command: a dataset whose label file names its clips.
 
-    _write_table(
-        mafw_clips, root, out, labels=labels, descriptions=descriptions, captions=captions,
-        audio_root=audio_root, per_label=per_label, seed=seed, media_root=media_root,
-        allow_missing=allow_missing, force=force,
-    )  # fmt: skip
+    The commands differ only in these texts and in which of the dataset's own English texts
+    the reader takes (``texts_option``, a keyword of ``reader``).
+    """
+
+    name: str
+    summary: str
+    reader: str  # a function of avem_plugins.prefs.sources
+    root_help: str
+    labels_help: str
+    texts_option: str
+    texts_help: str
 
 
-@sources_app.command("mer2025")
-def mer2025(
-    root: Annotated[Path, typer.Argument(help="The MER2025 folder (video/<name>.mp4).")],
-    out: Out,
-    labels: Annotated[
-        Path | None,
-        typer.Option("--labels", help="track1_train_disdim.csv. Default: found under ROOT."),
-    ] = None,
-    subtitles: Annotated[
-        Path | None,
-        typer.Option("--subtitles", help="subtitle_chieng.csv: English subtitles as notes."),
-    ] = None,
-    captions: Captions = None,
-    audio_root: AudioRoot = None,
-    per_label: PerLabel = None,
-    seed: Seed = 0,
-    media_root: MediaRoot = None,
-    allow_missing: AllowMissing = False,
-    force: Force = False,
-) -> None:
-    """MER2025 track-1 labelled clips (6 classes) -> a clips table with label-drawn mismatches."""
-    from avem_plugins.prefs.sources import mer2025_clips
+SOURCES: tuple[LabelledSource, ...] = (
+    LabelledSource(
+        name="mafw",
+        summary="MAFW single-label clips (11 classes) -> a clips table with label-drawn "
+        "mismatches.",
+        reader="mafw_clips",
+        root_help="The MAFW folder (clips found by name inside).",
+        labels_help="Labels/single-set.xlsx. Default: found under ROOT.",
+        texts_option="descriptions",
+        texts_help="Labels/descriptive_text.xlsx: English texts as visual captions.",
+    ),
+    LabelledSource(
+        name="mer2025",
+        summary="MER2025 track-1 labelled clips (6 classes) -> a clips table with label-drawn "
+        "mismatches.",
+        reader="mer2025_clips",
+        root_help="The MER2025 folder (video/<name>.mp4).",
+        labels_help="track1_train_disdim.csv. Default: found under ROOT.",
+        texts_option="subtitles",
+        texts_help="subtitle_chieng.csv: English subtitles as notes.",
+    ),
+)
 
-    _write_table(
-        mer2025_clips, root, out, labels=labels, subtitles=subtitles, captions=captions,
-        audio_root=audio_root, per_label=per_label, seed=seed, media_root=media_root,
-        allow_missing=allow_missing, force=force,
-    )  # fmt: skip
+
+def _command(source: LabelledSource) -> Callable[..., None]:
+    """The ``avem sources <name>`` command of ``source``."""
+
+    def command(
+        root: Annotated[Path, typer.Argument(help=source.root_help)],
+        out: Out,
+        labels: Annotated[Path | None, typer.Option("--labels", help=source.labels_help)] = None,
+        texts: Annotated[
+            Path | None, typer.Option(f"--{source.texts_option}", help=source.texts_help)
+        ] = None,
+        captions: Captions = None,
+        audio_root: AudioRoot = None,
+        per_label: PerLabel = None,
+        seed: Seed = 0,
+        media_root: MediaRoot = None,
+        allow_missing: AllowMissing = False,
+        force: Force = False,
+    ) -> None:
+        from avem_plugins.prefs import sources
+
+        _write_table(
+            getattr(sources, source.reader), root, out, labels=labels, captions=captions,
+            audio_root=audio_root, per_label=per_label, seed=seed, media_root=media_root,
+            allow_missing=allow_missing, force=force, **{source.texts_option: texts},
+        )  # fmt: skip
+
+    command.__doc__ = source.summary
+    command.__name__ = command.__qualname__ = source.name
+    return command
+
+
+for _source in SOURCES:
+    sources_app.command(_source.name)(_command(_source))
 
 
 def register(app: typer.Typer) -> None:
