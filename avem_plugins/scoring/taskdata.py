@@ -128,25 +128,37 @@ def optional_env_dir(var: str) -> Path | None:
 
 @dataclass(frozen=True)
 class DocSources:
-    """Where a task's docs come from: the answer parser, the media root and an audio tree."""
+    """Where a task's docs come from: the answer parser, the media root, an optional audio
+    tree, and the variables that named them (for :func:`keep_present`'s message)."""
 
     parser: str
     root: Path
     audio_root: Path | None
+    env_vars: tuple[str, ...]
 
 
-def doc_sources(
-    parser: str,
-    root_env: str,
-    audio_env: str | None,
-    media_root_names: Sequence[str],
-    purpose: str,
-) -> DocSources:
-    """The answer ``parser`` (:func:`avem_plugins.scoring.authors.checked_parser`), the media
-    root from ``root_env`` and the optional audio tree from ``audio_env``."""
-    root = env_path(root_env, media_root_names=media_root_names, purpose=purpose)
-    audio_root = optional_env_dir(audio_env) if audio_env else None
-    return DocSources(parser, root, audio_root)
+@dataclass(frozen=True)
+class ClipRoots:
+    """Where a task's clips are: the folder in ``root_env`` (else the first existing
+    ``$LMMS_EVAL_MEDIA_ROOT/<name>`` of ``media_root_names``) and an optional tree of
+    separate audio files in ``audio_env``. ``purpose`` ends the error for a missing root."""
+
+    root_env: str
+    audio_env: str
+    media_root_names: tuple[str, ...]
+    purpose: str
+
+    def find(self, parser: str, *, audio: bool = True) -> DocSources:
+        """The media root and, when ``audio``, the audio tree, with the answer ``parser``
+        (:func:`avem_plugins.scoring.authors.checked_parser`, called first so a broken
+        ``AVEM_AVERE_REPO`` fails before the media are looked for).
+
+        :raises TaskDataError: naming the variable to set.
+        """
+        root = env_path(self.root_env, media_root_names=self.media_root_names, purpose=self.purpose)
+        audio_root = optional_env_dir(self.audio_env) if audio else None
+        env_vars = (self.root_env, self.audio_env) if audio_root else (self.root_env,)
+        return DocSources(parser, root, audio_root, env_vars)
 
 
 def process_docs_of(

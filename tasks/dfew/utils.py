@@ -17,11 +17,13 @@ from avem_plugins.scoring import authors, taskdata
 log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "dfew"
-ROOT_ENV = "DFEW_ROOT"
-AUDIO_ENV = "DFEW_AUDIO_ROOT"
-#: Where ``LMMS_EVAL_MEDIA_ROOT`` may hold the clips, and what ``DFEW_ROOT`` names.
-MEDIA_ROOT_NAMES: tuple[str, ...] = ("DFEW", "dfew")
-PURPOSE = "the DFEW clips folder (holding part_1 ... part_11)"
+#: ``DFEW_ROOT`` (else ``$LMMS_EVAL_MEDIA_ROOT/DFEW``) and an optional 16 kHz wav tree.
+CLIPS = taskdata.ClipRoots(
+    root_env="DFEW_ROOT",
+    audio_env="DFEW_AUDIO_ROOT",
+    media_root_names=("DFEW", "dfew"),
+    purpose="the DFEW clips folder (holding part_1 ... part_11)",
+)
 ANNOTATIONS_ENV = "DFEW_ANNOTATIONS"
 
 #: DFEW's label ids (0 = not single-labelled, excluded).
@@ -57,7 +59,7 @@ def fold_csv(fold: int, root: Path) -> Path:
         where = (
             f"{ANNOTATIONS_ENV}={base}"
             if annotations
-            else f"{ROOT_ENV}={base} (set {ANNOTATIONS_ENV} to elsewhere)"
+            else f"{CLIPS.root_env}={base} (set {ANNOTATIONS_ENV} to elsewhere)"
         )
         raise taskdata.TaskDataError(
             f"dfew fold {fold}: no 'test(single-labeled)/{name}' under {where}; "
@@ -103,9 +105,7 @@ def clips_by_id(root: str) -> dict[int, Path]:
 
 def build_docs(fold: int = 1) -> list[dict[str, Any]]:
     """The docs of one fold's test split."""
-    sources = taskdata.doc_sources(
-        authors.checked_parser(SCORER_FAMILY), ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE
-    )
+    sources = CLIPS.find(authors.checked_parser(SCORER_FAMILY))
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     clips = clips_by_id(str(root))
     rows = []
@@ -130,8 +130,7 @@ def build_docs(fold: int = 1) -> list[dict[str, Any]]:
                 "scorer_family": SCORER_FAMILY,
             }
         )
-    env_vars = (ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,)
-    return taskdata.keep_present(rows, task=f"dfew fold {fold}", env_vars=env_vars)
+    return taskdata.keep_present(rows, task=f"dfew fold {fold}", env_vars=sources.env_vars)
 
 
 process_docs_fold1 = taskdata.process_docs_of(build_docs, 1, task="dfew fold 1")

@@ -24,10 +24,8 @@ from avem_plugins.scoring import answers, authors, metrics, taskdata
 logger = logging.getLogger(__name__)
 
 QUESTIONS_ENV = "EMOREALM_JSON"
-VIDEO_ENV = "DFEW_ROOT"
-AUDIO_ENV = "DFEW_AUDIO_ROOT"
-#: The clips are DFEW's (the media-root names and purpose of the ``dfew`` task).
-DFEW_CLIPS = (dfew.MEDIA_ROOT_NAMES, dfew.PURPOSE)
+#: The clips are DFEW's, found as the ``dfew`` task finds them (``DFEW_ROOT``, ...).
+CLIPS = dfew.CLIPS
 HUB_DATASET = "chaubeyG/EmoReAlM"
 HUB_FILE = "emorealm_v1.json"
 
@@ -159,7 +157,7 @@ def _check_item(path: str, i: int, item: dict[str, Any]) -> None:
     relative = PurePosixPath(video.replace("\\", "/"))
     if relative.is_absolute() or ".." in relative.parts or video[1:2] == ":":
         raise taskdata.TaskDataError(
-            f"{where}, field 'video': {video!r} leaves {VIDEO_ENV} (an absolute path or '..'); "
+            f"{where}, field 'video': {video!r} leaves {CLIPS.root_env} (an absolute path or '..'); "
             "clip paths are relative to the DFEW clips folder, like part_1/1.mp4"
         )
 
@@ -205,9 +203,7 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     if task not in TASKS:
         raise ValueError(f"unknown EmoReAlM task {task!r}; expected one of {TASKS}")
     items = load_items()  # the questions file first: EMOREALM_JSON before DFEW_ROOT
-    sources = taskdata.doc_sources(
-        authors.checked_parser(SCORER_FAMILY), VIDEO_ENV, AUDIO_ENV, *DFEW_CLIPS
-    )
+    sources = CLIPS.find(authors.checked_parser(SCORER_FAMILY))
     parser, video_root, audio_root = sources.parser, sources.root, sources.audio_root
     rows = []
     for item in items:
@@ -230,8 +226,7 @@ def build_docs(task: str) -> list[dict[str, Any]]:
                 "answer_parser": parser,
             }
         )
-    env_vars = (VIDEO_ENV, AUDIO_ENV) if audio_root else (VIDEO_ENV,)
-    return taskdata.keep_present(rows, task=f"emorealm_{task}", env_vars=env_vars)
+    return taskdata.keep_present(rows, task=f"emorealm_{task}", env_vars=sources.env_vars)
 
 
 process_docs_reasoning_basic_audio = taskdata.process_docs_of(

@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "mer2023"
-ROOT_ENV = "MER2023_ROOT"
+#: ``MER2023_ROOT`` (else ``$LMMS_EVAL_MEDIA_ROOT/MER2023``) and an optional audio tree.
+CLIPS = taskdata.ClipRoots(
+    root_env="MER2023_ROOT",
+    audio_env="MER2023_AUDIO_ROOT",
+    media_root_names=("MER2023", "mer2023"),
+    purpose="the MER2023 folder (holding the test3 clips)",
+)
 LABELS_ENV = "MER2023_LABELS"
-MEDIA_ROOT_NAMES: tuple[str, ...] = ("MER2023", "mer2023")
-PURPOSE = "the MER2023 folder (holding the test3 clips)"
-AUDIO_ENV = "MER2023_AUDIO_ROOT"
 #: The MER-SEMI test set's label file, as released.
 LABEL_FILE = "test3-label.csv"
 
@@ -61,7 +64,9 @@ def labels_csv(root: Path) -> Path:
     base = explicit or root
     found = sorted(base.rglob(LABEL_FILE))
     if not found:
-        where = f"{LABELS_ENV}={base}" if explicit else f"{ROOT_ENV}={base} (or set {LABELS_ENV})"
+        where = (
+            f"{LABELS_ENV}={base}" if explicit else f"{CLIPS.root_env}={base} (or set {LABELS_ENV})"
+        )
         raise taskdata.TaskDataError(
             f"mer2023: no {LABEL_FILE} under {where}; use the MER2023 release's test3 labels "
             "(columns name,discrete)."
@@ -120,9 +125,7 @@ def audio_by_name(root: str) -> dict[str, Path]:
 
 def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
     """The docs of the test3 rows whose label is in ``labels``."""
-    sources = taskdata.doc_sources(
-        authors.checked_parser(SCORER_FAMILY), ROOT_ENV, AUDIO_ENV, MEDIA_ROOT_NAMES, PURPOSE
-    )
+    sources = CLIPS.find(authors.checked_parser(SCORER_FAMILY))
     parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     task = "mer2023" if len(labels) == len(LABELS_5) else f"mer2023 ({len(labels)} classes)"
     clips = clips_by_name(str(root))
@@ -154,8 +157,7 @@ def build_docs(labels: Sequence[str] = LABELS_5) -> list[dict[str, Any]]:
         )
     if excluded:
         log.info("%s: %d rows with labels outside %s left out (protocol)", task, excluded, labels)
-    env_vars = (ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,)
-    return taskdata.keep_present(rows, task=task, env_vars=env_vars)
+    return taskdata.keep_present(rows, task=task, env_vars=sources.env_vars)
 
 
 process_docs_5class = taskdata.process_docs_of(build_docs, LABELS_5, task="mer2023")

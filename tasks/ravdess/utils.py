@@ -14,10 +14,14 @@ from avem_plugins.scoring import authors, taskdata
 log = logging.getLogger(__name__)
 #: The authors' scorer used by ``AVEM_ANSWER_PARSER=compat`` (:mod:`avem_plugins.scoring.authors`).
 SCORER_FAMILY = "ravdess"
-ROOT_ENV = "RAVDESS_ROOT"
-#: Optional: a tree of 16 kHz wavs beside the clips (``Actor_NN/<clip name>.wav``), as the
-#: authors' evaluation reads audio; audio-visual variants only.
-AUDIO_ENV = "RAVDESS_AUDIO_ROOT"
+#: ``RAVDESS_ROOT`` and, for the audio-visual variants only, an optional tree of 16 kHz wavs
+#: beside the clips (``Actor_NN/<clip name>.wav``), as the authors' evaluation reads audio.
+CLIPS = taskdata.ClipRoots(
+    root_env="RAVDESS_ROOT",
+    audio_env="RAVDESS_AUDIO_ROOT",
+    media_root_names=("RAVDESS", "ravdess"),
+    purpose="your RAVDESS folder",
+)
 
 #: Emotion codes (third field of a file name).
 EMOTIONS: dict[str, str] = {
@@ -83,19 +87,14 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
     """The docs of one variant: ``modality`` ``av`` or ``audio``, 7 (calm dropped) or 8 classes."""
     if modality not in SOURCES or classes not in (7, 8):
         raise ValueError(f"unknown RAVDESS variant modality={modality!r} classes={classes}")
-    parser = taskdata.answer_parser()
-    if parser == "compat":  # a broken AVEM_AVERE_REPO fails here, before any generation
-        authors.compat_scorer(SCORER_FAMILY)
-    root = taskdata.env_path(
-        ROOT_ENV, media_root_names=("RAVDESS", "ravdess"), purpose="your RAVDESS folder"
-    )
+    sources = CLIPS.find(authors.checked_parser(SCORER_FAMILY), audio=modality == "av")
+    parser, root, audio_root = sources.parser, sources.root, sources.audio_root
     labels = LABELS_7 if classes == 7 else LABELS_8
-    audio_root = taskdata.optional_env_dir(AUDIO_ENV) if modality == "av" else None
     files = find_files(root, modality)
     if not files:
         prefix, suffix = SOURCES[modality]
         raise taskdata.TaskDataError(
-            f"ravdess: no {prefix}-*{suffix} files under {ROOT_ENV}={root} "
+            f"ravdess: no {prefix}-*{suffix} files under {CLIPS.root_env}={root} "
             "(RAVDESS's Actor_NN folders, or the files in one folder)"
         )
     rows = []
@@ -124,7 +123,7 @@ def build_docs(modality: str = "av", classes: int = 7) -> list[dict[str, Any]]:
     return taskdata.keep_present(
         rows,
         task=f"ravdess ({modality}, {classes} classes)",
-        env_vars=(ROOT_ENV, AUDIO_ENV) if audio_root else (ROOT_ENV,),
+        env_vars=sources.env_vars,
     )
 
 
