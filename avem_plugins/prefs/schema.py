@@ -54,6 +54,7 @@ from avem_plugins.modality import (
     missing_modality,
     strip_media_markers,
 )
+from avem_plugins.scoring.taskdata import one_line
 
 if TYPE_CHECKING:
     import datasets
@@ -123,16 +124,10 @@ def under_root(value: str | os.PathLike[str], root: Path) -> Path:
         ) from None
     if not resolved.is_relative_to(root):
         raise OutsideMediaRootError(
-            f"{os.fspath(value)!r} resolves to {_one_line(resolved)}, outside the media root "
-            f"{_one_line(root)}"
+            f"{os.fspath(value)!r} resolves to {one_line(resolved)}, outside the media root "
+            f"{one_line(root)}"
         )
     return resolved
-
-
-def _one_line(path: Path) -> str:
-    """``path`` as is, or quoted when it holds a newline or other unprintable character."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
 
 
 def relative_to_root(value: str | os.PathLike[str], root: Path) -> str:
@@ -408,9 +403,9 @@ def _media(
             ))  # fmt: skip
             return None
     if check_exists and not _is_file(resolved):
-        shown_root = _one_line(root.resolve()) if root is not None else None
+        shown_root = one_line(root.resolve()) if root is not None else None
         issues.append(_error("missing_media",
-            f"{where}, field {name!r}: media file not found: {_one_line(resolved)} (media root: "
+            f"{where}, field {name!r}: media file not found: {one_line(resolved)} (media root: "
             f"{shown_root}); fix the path or {_ROOT_HINT}", name,
         ))  # fmt: skip
     return str(resolved)

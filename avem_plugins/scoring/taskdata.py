@@ -44,6 +44,13 @@ PARSERS: tuple[str, ...] = ("robust", "compat")
 SHOW_MISSING = 5
 
 
+def one_line(value: object) -> str:
+    """``value`` (a path, an id from the user's file) for a one-line message: as is, or quoted
+    when it holds a newline or another unprintable character."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 class TaskDataError(RuntimeError):
     """Task data could not be found or read; the message says which variable to set."""
 
@@ -303,8 +310,7 @@ def keep_present(
             present.append(row)
     n_missing = len(rows) - len(present)
     if n_missing:
-        # a path that is not printable (a newline in a clip name) is shown quoted: one line
-        shown = ", ".join(p if p.isprintable() else repr(p) for p in missing_paths[:SHOW_MISSING])
+        shown = ", ".join(one_line(p) for p in missing_paths[:SHOW_MISSING])
         more = (
             f" (and {len(missing_paths) - SHOW_MISSING} more)"
             if len(missing_paths) > SHOW_MISSING

@@ -127,8 +127,7 @@ def _read_items(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
 def _check_item(path: str, i: int, item: dict[str, Any]) -> None:
     """One item's choices, gold letter and clip path (which must stay under ``DFEW_ROOT``)."""
     ident = item["id"]
-    shown = ident if isinstance(ident, str) and ident.isprintable() else repr(ident)
-    where = f"{path}: item {i} (id {shown})"
+    where = f"{path}: item {i} (id {taskdata.one_line(ident)})"
     if not isinstance(item["task"], str):
         raise taskdata.TaskDataError(
             f"{where}, field 'task': expected one of {list(TASKS)}, got {item['task']!r}"
