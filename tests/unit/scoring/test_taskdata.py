@@ -11,6 +11,7 @@ from avem_plugins.scoring import taskdata
 def _clean(monkeypatch):
     for var in (
         "MY_ROOT",
+        "MY_AUDIO_ROOT",
         "LMMS_EVAL_MEDIA_ROOT",
         "AVEM_ALLOW_MISSING_MEDIA",
         "AVEM_ANSWER_PARSER",
@@ -106,3 +107,37 @@ def test_model_modalities_records_what_reached_the_model():
         assert taskdata.model_modalities().startswith("not recorded")
     finally:
         runinfo.clear()
+
+
+CLIPS = taskdata.ClipRoots(
+    root_env="MY_ROOT", audio_env="MY_AUDIO_ROOT", media_root_names=("Data",), purpose="the data"
+)
+
+
+def test_clip_roots_find_the_root_the_audio_tree_and_the_variables_that_named_them(
+    tmp_path, monkeypatch
+):
+    with pytest.raises(taskdata.TaskDataError, match=r"set MY_ROOT to the data"):
+        CLIPS.find("robust")
+    (tmp_path / "Data").mkdir()
+    monkeypatch.setenv("LMMS_EVAL_MEDIA_ROOT", str(tmp_path))
+    found = CLIPS.find("robust")
+    assert (found.parser, found.root, found.audio_root) == ("robust", tmp_path / "Data", None)
+    assert found.env_vars == ("MY_ROOT",)  # no audio tree: only the root is named
+
+    monkeypatch.setenv("MY_AUDIO_ROOT", str(tmp_path / "nope"))
+    with pytest.raises(taskdata.TaskDataError, match=r"MY_AUDIO_ROOT=.*nope"):
+        CLIPS.find("robust")
+    (tmp_path / "wavs").mkdir()
+    monkeypatch.setenv("MY_AUDIO_ROOT", str(tmp_path / "wavs"))
+    found = CLIPS.find("compat")
+    assert (found.parser, found.audio_root) == ("compat", tmp_path / "wavs")
+    assert found.env_vars == ("MY_ROOT", "MY_AUDIO_ROOT")
+    # a task variant without an audio tree (RAVDESS audio-only) ignores the variable
+    assert CLIPS.find("robust", audio=False).env_vars == ("MY_ROOT",)
+
+
+def test_one_line_quotes_only_what_would_break_the_line():
+    assert taskdata.one_line("clips/a b.mp4") == "clips/a b.mp4"
+    assert taskdata.one_line("a\nb") == "'a\\nb'"
+    assert taskdata.one_line(7) == "7"
